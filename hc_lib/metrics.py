@@ -25,7 +25,8 @@ from hc_lib.trees import Tree
 
 __all__ = [
     "as_tree", "dasgupta_cost", "tree_sampling_divergence", "legacy_tree_sampling_divergence",
-    "mutual_information", "dendrogram_purity", "nmi", "ari", "accuracy",
+    "mutual_information", "lca_distribution", "tsd_distributions", "dendrogram_purity", "nmi", "ari",
+    "accuracy",
 ]
 
 
@@ -72,21 +73,32 @@ def dasgupta_cost(graph, tree) -> float:
     2.5
     """
     tree = as_tree(tree)
+    return float(lca_distribution(graph, tree) @ tree.sizes[tree.n_leaves:])
+
+
+def lca_distribution(graph, tree) -> np.ndarray:
+    """Probability that an edge drawn ∝ weight has its lca at each internal node.
+
+    Parameters
+    ----------
+    graph : adjacency or :class:`~hc_lib.graphs.CosineSimilarityGraph` (exact in O(n d))
+    tree : Tree or linkage matrix
+
+    Returns
+    -------
+    ndarray, shape (n_internal,), summing to one
+    """
+    tree = as_tree(tree)
     if isinstance(graph, CosineSimilarityGraph):
-        return _dasgupta_cost_similarity(graph, tree)
+        if graph.n_nodes != tree.n_leaves:
+            raise ValueError(f"the graph has {graph.n_nodes} nodes but the tree has {tree.n_leaves} leaves")
+        # all ordered pairs inside each cluster, i = j included; a leaf's pair (i, i) is removed
+        # from its parent with the rest of the children's pairs, so only i != j meet at a node
+        within = graph.pair_sums(tree.cluster_sums(graph.unit_rows), tree.sizes)
+        children = np.bincount(tree.parent[:-1], weights=within[:-1], minlength=tree.n_nodes)
+        return (within - children)[tree.n_leaves:] / graph.total_weight
     _, _, probs, lca = _edges_on_tree(graph, tree)
-    return float(probs @ tree.sizes[lca])
-
-
-def _dasgupta_cost_similarity(graph: CosineSimilarityGraph, tree: Tree) -> float:
-    if graph.n_nodes != tree.n_leaves:
-        raise ValueError(f"the graph has {graph.n_nodes} nodes but the tree has {tree.n_leaves} leaves")
-    sizes = tree.sizes
-    within = graph.pair_sums(tree.cluster_sums(graph.unit_rows), sizes)   # all ordered pairs, i = j too
-    children_within = np.bincount(tree.parent[:-1], weights=within[:-1], minlength=tree.n_nodes)
-    meeting = within - children_within                                   # pairs whose lca is the node
-    meeting[: tree.n_leaves] = 0.0                                       # i = j: not an edge
-    return float(meeting @ sizes / graph.total_weight)
+    return np.bincount(lca - tree.n_leaves, weights=probs, minlength=tree.n_internal)
 
 
 def _node_distributions(adjacency, tree: Tree, *, legacy: bool = False):
@@ -102,6 +114,16 @@ def _node_distributions(adjacency, tree: Tree, *, legacy: bool = False):
     q = squares[n:] - np.bincount(tree.parent[:-1], weights=subtract, minlength=tree.n_nodes)[n:]
     info = _mutual_information(rows, cols, probs, node_prob)
     return p, q, info
+
+
+def tsd_distributions(adjacency, tree) -> tuple[np.ndarray, np.ndarray]:
+    """``p(x)`` and ``q(x)`` of the tree-sampling divergence over internal nodes.
+
+    ``p`` is :func:`lca_distribution`; ``q(x)`` the probability that two nodes drawn
+    independently ∝ degree meet at ``x`` (a node with itself: at its parent).
+    """
+    p, q, _ = _node_distributions(adjacency, as_tree(tree))
+    return p, q
 
 
 def _mutual_information(rows, cols, probs, node_prob) -> float:
