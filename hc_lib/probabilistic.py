@@ -1,0 +1,209 @@
+"""Probabilistic hierarchies (FPH, EPH): a distribution over trees given by two matrices.
+
+``A`` (n x n') holds every leaf's probabilities of having each internal node as parent,
+``B`` (n' x n') every internal node's; ``B`` is strictly upper-triangular (a parent has a larger
+index) and its last row, the root's, is zero. Drawing each node's parent independently from
+its row (ancestral sampling) always yields a valid tree.
+
+Closed forms (Zügner et al., 2022), with ``T = (I - B)^-1``:
+
+* ``M = A T``: ``M[u, k]`` is the probability that internal node k is an ancestor of leaf u;
+* ``lca(u, v) = (M[u] * M[v]) C`` with ``C = (I + (T - I)^2)^-1`` (elementwise square);
+* expected cluster sizes ``sum_u M[u]``.
+
+FPH's soft Dasgupta cost and soft TSD plug these into the scores; on a one-hot (A, B) they are
+the exact discrete scores, which is what EPH's expectation over sampled trees builds on.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hc_lib.trees import Tree
+
+__all__ = ["ProbabilisticHierarchy", "project_rows_to_simplex"]
+
+
+def project_rows_to_simplex(matrix: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Euclidean projection of every row onto the probability simplex (over ``mask``'s
+    entries; rows without any allowed entry become zero).
+
+    Examples
+    --------
+    >>> project_rows_to_simplex(torch.tensor([[0.5, 0.9], [2.0, -1.0]]))
+    tensor([[0.3000, 0.7000],
+            [1.0000, 0.0000]])
+    """
+    values = matrix if mask is None else torch.where(mask, matrix, torch.full_like(matrix, -1e30))
+    ordered, _ = torch.sort(values, dim=1, descending=True)
+    cumulative = ordered.cumsum(dim=1) - 1.0
+    ranks = torch.arange(1, matrix.shape[1] + 1, dtype=matrix.dtype, device=matrix.device)
+    active = ordered - cumulative / ranks > 0
+    count = active.sum(dim=1, keepdim=True).clamp(min=1)
+    threshold = cumulative.gather(1, count - 1) / count.to(matrix.dtype)
+    projected = (values - threshold).clamp(min=0.0)
+    if mask is not None:
+        projected = torch.where(mask, projected, torch.zeros_like(projected))
+    return projected
+
+
+class ProbabilisticHierarchy:
+    """A probabilistic hierarchy ``(A, B)`` over ``n`` leaves and ``n'`` internal nodes.
+
+    Parameters
+    ----------
+    A : tensor (n, n')
+    B : tensor (n', n')
+    validate : bool
+        Check shapes, finiteness, non-negativity, row sums and the triangular structure.
+
+    Examples
+    --------
+    >>> from hc_lib.trees import Tree
+    >>> hierarchy = ProbabilisticHierarchy.from_tree(Tree.from_parent([3, 3, 4, 4, -1]))
+    >>> hierarchy.expected_cluster_sizes().tolist()
+    [2.0, 3.0]
+    >>> hierarchy.argmax_tree().parent.tolist()
+    [3, 3, 4, 4, -1]
+    """
+
+    def __init__(self, A, B, *, validate: bool = True):
+        self.A = torch.as_tensor(A)
+        self.B = torch.as_tensor(B, dtype=self.A.dtype, device=self.A.device)
+        if validate:
+            self._validate()
+
+    def _validate(self):
+        A, B = self.A, self.B
+        if A.ndim != 2 or B.ndim != 2 or B.shape[0] != B.shape[1] or A.shape[1] != B.shape[0]:
+            raise ValueError(f"A must be (n, n') and B (n', n'); got {tuple(A.shape)} and {tuple(B.shape)}")
+        if A.shape[1] < 1:
+            raise ValueError("a hierarchy needs at least one internal node")
+        for name, matrix in (("A", A), ("B", B)):
+            if not torch.isfinite(matrix).all():
+                raise ValueError(f"{name} has NaN or infinite entries")
+            if (matrix < 0).any():
+                raise ValueError(f"{name} has negative entries")
+        if torch.triu(B).ne(B).any() or torch.diagonal(B).ne(0).any():
+            raise ValueError("B must be strictly upper-triangular (a parent has a larger index)")
+        tolerance = 1e-6 if A.dtype == torch.float64 else 1e-3
+        if (A.sum(dim=1) - 1).abs().max() > tolerance:
+            raise ValueError("every row of A must sum to one")
+        if B.shape[0] > 1 and (B[:-1].sum(dim=1) - 1).abs().max() > tolerance:
+            raise ValueError("every row of B but the root's (the last) must sum to one")
+
+    @property
+    def n_leaves(self) -> int:
+        return self.A.shape[0]
+
+    @property
+    def n_internal(self) -> int:
+        return self.A.shape[1]
+
+    @property
+    def parent_mask(self) -> torch.Tensor:
+        """Allowed entries of B: strictly above the diagonal."""
+        k = self.n_internal
+        return torch.ones(k, k, dtype=torch.bool, device=self.A.device).triu(1)
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def from_tree(cls, tree: Tree, *, dtype=torch.float64, device="cpu") -> "ProbabilisticHierarchy":
+        """The one-hot hierarchy of a discrete tree (internal node i is tree node n + i)."""
+        n, k = tree.n_leaves, tree.n_internal
+        A = torch.zeros(n, k, dtype=dtype, device=device)
+        A[torch.arange(n), torch.as_tensor(tree.parent[:n] - n)] = 1.0
+        B = torch.zeros(k, k, dtype=dtype, device=device)
+        if k > 1:
+            B[torch.arange(k - 1), torch.as_tensor(tree.parent[n:-1] - n)] = 1.0
+        return cls(A, B, validate=False)
+
+    @classmethod
+    def random(cls, n_leaves: int, n_internal: int, *, generator=None,
+               dtype=torch.float64) -> "ProbabilisticHierarchy":
+        """Rows drawn uniformly from the simplex (B's over its allowed entries)."""
+        A = -torch.log(torch.rand(n_leaves, n_internal, generator=generator, dtype=dtype))
+        B = -torch.log(torch.rand(n_internal, n_internal, generator=generator, dtype=dtype)).triu(1)
+        A = A / A.sum(dim=1, keepdim=True)
+        B[:-1] = B[:-1] / B[:-1].sum(dim=1, keepdim=True)
+        return cls(A, B)
+
+    # ---- closed forms ---------------------------------------------------------------------
+    def internal_ancestors(self) -> torch.Tensor:
+        """``T - I``: ``[i, k]`` is the probability that k is a proper ancestor of internal node i."""
+        k = self.n_internal
+        eye = torch.eye(k, dtype=self.A.dtype, device=self.A.device)
+        return torch.linalg.solve_triangular(eye - self.B, eye, upper=True) - eye
+
+    def ancestor_probabilities(self) -> torch.Tensor:
+        """``M = A T`` (n x n'): probability that internal node k is an ancestor of leaf u."""
+        return self.A + self.A @ self.internal_ancestors()
+
+    def lca_matrix(self) -> torch.Tensor:
+        """``C = (I + (T - I)^2)^-1``, which turns common-ancestor probabilities into lca ones."""
+        anc = self.internal_ancestors()
+        eye = torch.eye(self.n_internal, dtype=self.A.dtype, device=self.A.device)
+        return torch.linalg.solve_triangular(eye + anc * anc, eye, upper=True)
+
+    def lca_probabilities(self, u, v) -> torch.Tensor:
+        """Probability that each internal node is the lca of ``(u[i], v[i])``, shape (len, n')."""
+        M = self.ancestor_probabilities()
+        return (M[torch.as_tensor(u)] * M[torch.as_tensor(v)]) @ self.lca_matrix()
+
+    def expected_cluster_sizes(self) -> torch.Tensor:
+        return self.ancestor_probabilities().sum(dim=0)
+
+    def soft_distributions(self, pairs):
+        """FPH's relaxed ``p(x)`` (edges) and ``q(x)`` (independent node pairs) over internal
+        nodes, and the expected cluster sizes."""
+        M = self.ancestor_probabilities()
+        C = self.lca_matrix()
+        p = pairs.within(M) @ C
+        q = ((pairs.degrees @ M) ** 2) @ C
+        return p, q, M.sum(dim=0)
+
+    def soft_dasgupta(self, pairs) -> torch.Tensor:
+        """FPH's relaxed Dasgupta cost ``sum_uv p(u,v) sum_k lca(u,v)_k |k|``."""
+        p, _, sizes = self.soft_distributions(pairs)
+        return (p * sizes).sum()
+
+    def soft_tsd(self, pairs, mutual_information: float) -> torch.Tensor:
+        """FPH's relaxed TSD, ``100 * KL(p || q) / I`` with the soft p and q."""
+        p, q, _ = self.soft_distributions(pairs)
+        support = p > 0
+        return 100.0 * (p[support] * torch.log(p[support] / q[support])).sum() / mutual_information
+
+    # ---- discrete trees -------------------------------------------------------------------
+    def sample(self, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One exact ancestral sample: every node's parent drawn from its row.
+
+        Returns ``(pa, pb)``: internal parent of every leaf, and of every internal node
+        (the root's entry is itself).
+        """
+        pa = torch.multinomial(self.A, 1, generator=generator).squeeze(1)
+        k = self.n_internal
+        pb = torch.full((k,), k - 1, dtype=torch.long, device=self.A.device)
+        if k > 1:
+            pb[:-1] = torch.multinomial(self.B[:-1], 1, generator=generator).squeeze(1)
+        return pa, pb
+
+    def argmax_parents(self) -> tuple[torch.Tensor, torch.Tensor]:
+        pa = self.A.argmax(dim=1)
+        k = self.n_internal
+        pb = torch.full((k,), k - 1, dtype=torch.long, device=self.A.device)
+        if k > 1:
+            pb[:-1] = torch.where(self.parent_mask[:-1], self.B[:-1], torch.full_like(self.B[:-1], -1.0)).argmax(dim=1)
+        return pa, pb
+
+    def argmax_tree(self) -> Tree:
+        """Every node's most likely parent; internal nodes with <= 1 child are removed."""
+        return parents_to_tree(*self.argmax_parents())
+
+
+def parents_to_tree(pa: torch.Tensor, pb: torch.Tensor) -> Tree:
+    """The :class:`~hc_lib.trees.Tree` of a sampled ``(pa, pb)``, pruned of empty and
+    single-child internal nodes."""
+    n, k = pa.shape[0], pb.shape[0]
+    parent = np.concatenate([pa.cpu().numpy() + n, pb.cpu().numpy() + n]).astype(np.int64)
+    parent[-1] = -1
+    return Tree.from_parent(parent, n_leaves=n, prune=True)
