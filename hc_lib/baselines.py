@@ -1,20 +1,31 @@
-"""Classic hierarchies as :class:`~hc_lib.trees.Tree`: linkages on vectors, Paris and average
-linkage on graphs.
+"""Classic hierarchies as :class:`~hc_lib.trees.Tree`: linkages on vectors; Paris, average
+linkage and recursive Louvain on graphs.
 
 These are the reference rows of the EPH tables, built with well-kept libraries (scipy,
 scikit-network). Vector linkages follow the recipe of ``data/README.md``: rows z-scored and
 L2-normalised, distance ``1 - cos`` (Ward on the normalised rows).
+
+Unweighted graphs are full of ties, and which tied pair merges first changes the tree
+(average linkage on cora_ml: Dasgupta cost 288.1 with one tie rule, 295.6 with another).
+:func:`nn_chain_average_linkage` and ``louvain_hierarchy(..., legacy=True)`` (from
+:mod:`hc_lib.louvain`) follow the tie rules of the code that produced the published rows,
+and reproduce them (see ``results/baselines.md``).
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy.cluster.hierarchy import linkage
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import pdist
 
 from hc_lib.graphs import check_adjacency
 from hc_lib.trees import Tree
 
-__all__ = ["VECTOR_LINKAGES", "vector_linkage", "paris", "graph_average_linkage"]
+__all__ = ["VECTOR_LINKAGES", "vector_linkage", "paris", "graph_average_linkage",
+           "nn_chain_average_linkage", "louvain_hierarchy"]
+
+# the recursive Louvain lives in its own module; it is a baseline like the others
+from hc_lib.louvain import louvain_hierarchy  # noqa: E402  (re-exported)
 
 VECTOR_LINKAGES = ("ward", "average", "single", "complete")
 
@@ -44,18 +55,24 @@ def vector_linkage(unit_rows, method: str = "average") -> Tree:
     if method == "ward":
         Z = linkage(rows, method="ward")
     else:
-        # 1 - x_i . x_j, also for zero rows (whose cosine is taken as 0)
-        distances = np.clip(0.5 * pdist(rows, "sqeuclidean") - 0.5 * _norm_gap(rows), 0.0, None)
+        # 1 - x_i . x_j, also for zero rows (whose cosine is taken as 0), in place: for
+        # n = 20 000 each condensed array takes 1.6 GB
+        distances = pdist(rows, "sqeuclidean")
+        distances *= 0.5
+        gap = _norm_gap(rows)
+        if gap is not None:
+            distances -= 0.5 * gap
+        np.clip(distances, 0.0, None, out=distances)
         Z = linkage(distances, method=method)
     return Tree.from_linkage(Z)
 
 
-def _norm_gap(rows: np.ndarray) -> np.ndarray:
-    """Condensed ``|x_i|^2 + |x_j|^2 - 2`` (zero for unit rows), so that
+def _norm_gap(rows: np.ndarray) -> np.ndarray | None:
+    """Condensed ``|x_i|^2 + |x_j|^2 - 2`` (None if all rows are unit), so that
     ``|x_i - x_j|^2 / 2 - gap / 2 = 1 - x_i . x_j`` holds for zero rows too."""
     squared = np.einsum("id,id->i", rows, rows)
     if np.allclose(squared, 1.0):
-        return np.zeros(rows.shape[0] * (rows.shape[0] - 1) // 2)
+        return None
     i, j = np.triu_indices(rows.shape[0], k=1)
     return squared[i] + squared[j] - 2.0
 
@@ -81,3 +98,88 @@ def graph_average_linkage(adjacency) -> Tree:
     matrix = check_adjacency(adjacency)
     matrix.data[:] = 1.0
     return Tree.from_linkage(Paris(weights="uniform", reorder=False).fit_transform(matrix))
+
+
+def nn_chain_average_linkage(adjacency) -> Tree:
+    """Average linkage on the unweighted graph with the tie rules of the published code.
+
+    The same linkage as :func:`graph_average_linkage` (merge the connected pair of clusters
+    maximising ``w(a, b) / (|a| |b|)``, every edge weight set to 1, self-loops ignored), run
+    as a nearest-neighbour chain the way the official EPH/FPH code runs it: a chain starts at
+    the lowest-numbered remaining cluster, a cluster's nearest neighbour is the one of
+    highest linkage and, among ties, of lowest number (new clusters are numbered ``n, n+1,
+    ...`` in merge order), and the merges are sorted by height keeping the merge order on
+    ties. Heights are ``-log`` of the linkage (0 for two fully linked clusters).
+
+    Parameters
+    ----------
+    adjacency : sparse or dense adjacency (n x n) of a connected graph
+
+    Returns
+    -------
+    Tree
+        Binary; ``tree.heights`` non-decreasing.
+
+    Examples
+    --------
+    >>> path = np.array([[0, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0]])
+    >>> nn_chain_average_linkage(path).parent.tolist()      # ((0, 1), (2, 3))
+    [4, 4, 5, 5, 6, 6, -1]
+    """
+    matrix = check_adjacency(adjacency)
+    n = matrix.shape[0]
+    if n < 2:
+        raise ValueError("the graph needs at least 2 nodes")
+    if connected_components(matrix, directed=False)[0] > 1:
+        raise ValueError("average linkage on a graph needs a connected graph (keep the largest component)")
+    indptr, indices = matrix.indptr, matrix.indices
+    links = []                                  # per cluster: {neighbour: number of edges}
+    for node in range(n):
+        row = dict.fromkeys(indices[indptr[node]:indptr[node + 1]].tolist(), 1.0)
+        row.pop(node, None)
+        links.append(row)
+    size = [1] * n
+    alive = np.zeros(2 * n - 1, dtype=bool)
+    alive[:n] = True
+    merges, strengths = [], []
+    chain, lowest = [], 0
+    while len(merges) < n - 1:
+        if not chain:
+            while not alive[lowest]:
+                lowest += 1
+            chain.append(lowest)
+        a = chain[-1]
+        best, b = -1.0, -1
+        for v, weight in links[a].items():
+            strength = weight / (size[a] * size[v])
+            if strength > best or (strength == best and v < b):
+                best, b = strength, v
+        if len(chain) > 1 and chain[-2] == b:
+            del chain[-2:]
+            new = n + len(merges)
+            merges.append((a, b, size[a] + size[b]))
+            strengths.append(best)
+            small, large = sorted((links[a], links[b]), key=len)
+            small.pop(a, None), small.pop(b, None), large.pop(a, None), large.pop(b, None)
+            for v, weight in small.items():
+                large[v] = large.get(v, 0.0) + weight
+            for v, weight in large.items():
+                row = links[v]
+                row.pop(a, None)
+                row.pop(b, None)
+                row[new] = weight
+            links[a] = links[b] = None
+            links.append(large)
+            size.append(size[a] + size[b])
+            alive[[a, b]] = False
+            alive[new] = True
+        else:
+            chain.append(b)
+    strengths = np.asarray(strengths)
+    order = np.argsort(-strengths, kind="stable")       # by height, merge order on ties
+    rename = np.arange(2 * n - 1)
+    rename[n + order] = n + np.arange(n - 1)
+    merged = rename[np.asarray(merges)[order, :2]]
+    Z = np.column_stack([merged, -np.log(strengths[order]), np.asarray(merges)[order, 2]])
+    return Tree.from_linkage(Z.astype(np.float64))
+

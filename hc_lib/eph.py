@@ -309,5 +309,5 @@ class FPH(_Learner):
             with torch.no_grad():
                 A.copy_(project_rows_to_simplex(A))
                 B.copy_(project_rows_to_simplex(B, mask))
-            self._record(step, A, B, float(loss))
+            self._record(step, A, B, float(loss.detach()))
         return self._finish()

@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 import torch
 
+from hc_lib.expected import segment_sum
 from hc_lib.graphs import CosineSimilarityGraph, check_adjacency
 
 __all__ = ["SparsePairs", "SimilarityPairs", "as_pairs"]
@@ -33,7 +34,7 @@ class SparsePairs:
     def __init__(self, rows, cols, probs, n_nodes: int):
         self.rows, self.cols, self.probs = rows, cols, probs
         self.n_nodes = int(n_nodes)
-        self.degrees = torch.zeros(self.n_nodes, dtype=probs.dtype, device=probs.device).index_add_(0, rows, probs)
+        self.degrees = segment_sum(rows, probs, self.n_nodes)
         self._matrix = None
         self._crow = None
 
@@ -95,8 +96,7 @@ class SparsePairs:
         k = tree.n_internal
         pre, span = tree.preorder()
         position = pre[tree.pa]
-        grid = torch.zeros(k * k, dtype=self.probs.dtype, device=self.probs.device)
-        grid.index_add_(0, position[self.rows] * k + position[self.cols], self.probs)
+        grid = segment_sum(position[self.rows] * k + position[self.cols], self.probs, k * k)
         prefix = torch.zeros(k + 1, k + 1, dtype=grid.dtype, device=grid.device)
         prefix[1:, 1:] = grid.view(k, k).cumsum(0).cumsum(1)
         start, stop = pre, pre + span
@@ -125,8 +125,8 @@ class SimilarityPairs:
 
     def propagate(self, F: torch.Tensor, pa: torch.Tensor) -> torch.Tensor:
         k = F.shape[0]
-        count = torch.zeros(k, dtype=F.dtype, device=F.device).index_add_(0, pa, torch.ones_like(pa, dtype=F.dtype))
-        row_sums = torch.zeros(k, self.rows_.shape[1], dtype=F.dtype, device=F.device).index_add_(0, pa, self.rows_)
+        count = segment_sum(pa, torch.ones_like(pa, dtype=F.dtype), k)
+        row_sums = segment_sum(pa, self.rows_, k)
         result = 0.5 * (count @ F)[None, :] + 0.5 * self.rows_ @ (row_sums.T @ F)
         return (result - self.self_similarity[:, None] * F[pa]) / self.total
 
@@ -136,8 +136,7 @@ class SimilarityPairs:
         k = tree.n_internal
         pa = tree.pa
         ones = torch.ones(self.n_nodes, 1, dtype=self.rows_.dtype, device=self.rows_.device)
-        per_parent = torch.zeros(k, 2 + self.rows_.shape[1], dtype=self.rows_.dtype, device=self.rows_.device)
-        per_parent.index_add_(0, pa, torch.cat([ones, self.self_similarity[:, None], self.rows_], dim=1))
+        per_parent = segment_sum(pa, torch.cat([ones, self.self_similarity[:, None], self.rows_], dim=1), k)
         clusters = tree.subtree_sum(per_parent)
         size, diagonal, sums = clusters[:, 0], clusters[:, 1], clusters[:, 2:]
         inside = (0.5 * size ** 2 + 0.5 * (sums ** 2).sum(dim=1) - diagonal) / self.total
