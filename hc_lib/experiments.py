@@ -1,0 +1,166 @@
+"""One experiment of the EPH tables, end to end: data, method, scores, provenance.
+
+The notebooks (``04_eph_graphs``, ``05_eph_vectors``) and the table scripts call
+:func:`run_experiment` for one configuration and save what it returns with :func:`write_json`,
+so a table is a set of JSON files, each one a finished run that a later failure cannot lose.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hc_lib import published as _published
+from hc_lib.datasets import GRAPH_NAMES, VECTOR_NAMES, load_graph, load_vectors, similarity_graph
+from hc_lib.metrics import dasgupta_cost, legacy_tree_sampling_divergence, tree_sampling_divergence
+
+__all__ = ["METHODS", "PROFILES", "load_dataset", "run_experiment", "provenance", "write_json"]
+
+LEARNED = ("EPH", "FPH")
+BASELINES = ("AL", "Louvain", "WL", "SL", "CL")
+METHODS = LEARNED + BASELINES
+
+# settings of the two profiles; "full" is the published one (SPEC section 2)
+PROFILES = {
+    "quick": {"EPH": {"n_steps": 40, "n_samples": 8, "reset_every": 10}, "FPH": {"n_steps": 60}},
+    "full": {"EPH": {"n_steps": 10_000, "n_samples": 20, "reset_every": 1000}, "FPH": {"n_steps": 1000}},
+}
+
+
+def load_dataset(name: str):
+    """``(graph, labels, kind)``: a sparse adjacency for graphs, a
+    :class:`~hc_lib.graphs.CosineSimilarityGraph` for vector data."""
+    if name in GRAPH_NAMES:
+        adjacency, labels = load_graph(name)
+        return adjacency, labels, "graph"
+    if name in VECTOR_NAMES:
+        X, y = load_vectors(name)
+        return similarity_graph(X), y, "vectors"
+    known = ", ".join(GRAPH_NAMES + VECTOR_NAMES)
+    raise ValueError(f"unknown dataset {name!r}; known datasets: {known}")
+
+
+def baseline_tree(name: str, graph, kind: str):
+    """A classic hierarchy of the tables, at full resolution."""
+    from hc_lib import baselines
+
+    if name == "AL":
+        return baselines.graph_average_linkage(graph) if kind == "graph" else \
+            baselines.vector_linkage(graph.unit_rows, "average")
+    if name == "Louvain":
+        adjacency = graph if kind == "graph" else graph.to_sparse()
+        return baselines.louvain_hierarchy(adjacency)
+    if kind != "vectors":
+        raise ValueError(f"{name} is a linkage of vector data; on graphs use AL or Louvain")
+    return baselines.vector_linkage(graph.unit_rows, {"WL": "ward", "SL": "single", "CL": "complete"}[name])
+
+
+def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta", *, profile: str = "quick",
+                   n_internal: int = 512, seed: int = 0, device: str = "cpu", progress: bool = True,
+                   **settings):
+    """Run one configuration and score it.
+
+    Parameters
+    ----------
+    dataset : a graph or vector dataset name
+    method : "EPH", "FPH", or a baseline ("AL", "Louvain"; on vectors also "WL", "SL", "CL")
+    objective : "dasgupta" or "tsd" (what EPH/FPH optimise and how baselines are compressed)
+    profile : "quick" (minutes on a CPU) or "full" (the published settings)
+    n_internal : internal nodes n' (capped at n - 1)
+    settings : overrides of the profile's estimator settings (``n_steps``, ``n_samples``...)
+
+    Returns
+    -------
+    model : the fitted estimator, or None for baselines
+    tree : the final Tree
+    record : dict of scores, settings, timings and provenance (JSON-ready)
+    """
+    from hc_lib.compression import compress_tree
+    from hc_lib.eph import EPH, FPH
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose 'quick' or 'full'")
+    graph, labels, kind = load_dataset(dataset)
+    n = graph.shape[0]
+    n_prime = min(int(n_internal), n - 1)
+    start = time.perf_counter()
+    model = None
+    if method in LEARNED:
+        options = {**PROFILES[profile][method], **settings}
+        estimator = (EPH if method == "EPH" else FPH)(objective, n_prime, device=device, random_state=seed,
+                                                      progress=progress, **options)
+        model = estimator.fit(graph)
+        tree = model.tree_
+    else:
+        options = dict(settings)
+        tree = compress_tree(graph, baseline_tree(method, graph, kind), n_prime, objective=objective)
+    seconds = time.perf_counter() - start
+    record = {
+        "dataset": dataset, "kind": kind, "method": method, "objective": objective, "profile": profile,
+        "n": int(n), "n_internal": n_prime, "tree_internal_nodes": int(tree.n_internal), "seed": seed,
+        "settings": {key: value for key, value in options.items() if np.isscalar(value)},
+        "dasgupta": dasgupta_cost(graph, tree),
+        "published": _published.published(method, dataset, objective),
+        "wall_time_s": seconds, "provenance": provenance(device),
+    }
+    if kind == "graph":
+        record["tsd"] = tree_sampling_divergence(graph, tree)
+        record["tsd_legacy"] = legacy_tree_sampling_divergence(graph, tree)
+    compared = record["dasgupta"] if objective == "dasgupta" else record.get("tsd_legacy")
+    record["ratio_to_published"] = compared / record["published"] if record["published"] else None
+    if model is not None:
+        record["initial_score"] = model.history_["score"][0]
+        record["steps_run"] = len(model.history_["step"]) - 1
+        record["history"] = {key: [float(v) for v in values] for key, values in model.history_.items()}
+    return model, tree, record
+
+
+def provenance(device: str = "cpu") -> dict:
+    """Commit, machine and library versions of a run."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        machine = torch.cuda.get_device_name(0)
+    else:
+        machine = _cpu_name() + f", {os.cpu_count()} cores"
+    return {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": bool(git("status", "--porcelain", "hc_lib")),
+            "device": str(device), "machine": machine, "python": platform.python_version(),
+            "torch": torch.__version__, "numpy": np.__version__,
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def write_json(path, record) -> Path:
+    """Write atomically (a temporary file renamed into place): a crash leaves the old file or none."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(handle, "w") as stream:
+        json.dump(record, stream, indent=1, default=float)
+    os.replace(temporary, path)
+    return path
