@@ -159,8 +159,10 @@ def nn_chain_average_linkage(adjacency) -> Tree:
             new = n + len(merges)
             merges.append((a, b, size[a] + size[b]))
             strengths.append(best)
-            small, large = sorted((links[a], links[b]), key=len)
-            small.pop(a, None), small.pop(b, None), large.pop(a, None), large.pop(b, None)
+            small, large = sorted((links[a], links[b]), key=len)     # merge the smaller into the larger
+            for row in (small, large):
+                row.pop(a, None)
+                row.pop(b, None)
             for v, weight in small.items():
                 large[v] = large.get(v, 0.0) + weight
             for v, weight in large.items():
@@ -180,6 +182,7 @@ def nn_chain_average_linkage(adjacency) -> Tree:
     rename = np.arange(2 * n - 1)
     rename[n + order] = n + np.arange(n - 1)
     merged = rename[np.asarray(merges)[order, :2]]
-    Z = np.column_stack([merged, -np.log(strengths[order]), np.asarray(merges)[order, 2]])
+    heights = 0.0 - np.log(strengths[order])                    # 0.0 - : no negative zero
+    Z = np.column_stack([merged, heights, np.asarray(merges)[order, 2]])
     return Tree.from_linkage(Z.astype(np.float64))
 

@@ -36,17 +36,23 @@ _LOG_OFFSET = 1e-9          # Gumbel-softmax logits are log(p + 1e-9), as publis
 EXACT_PAIR_LIMIT = 5_000_000
 
 
-def initial_tree(graph, n_internal: int) -> Tree:
+def initial_tree(graph, n_internal: int, *, published: bool = True) -> Tree:
     """Average linkage on the unweighted graph (or on the vectors' cosine distance),
-    compressed to ``n_internal`` internal nodes with the Dasgupta compression."""
-    from hc_lib.baselines import graph_average_linkage, vector_linkage
+    compressed to ``n_internal`` internal nodes.
+
+    ``published=True`` builds the published code's initial tree: its nearest-neighbour-chain
+    average linkage and its compression rule (``"legacy_dasgupta"``, a degree-weighted greedy).
+    ``published=False`` uses scikit-network's average linkage and the exact greedy Dasgupta
+    compression (remove the node whose removal raises the cost least).
+    """
+    from hc_lib.baselines import graph_average_linkage, nn_chain_average_linkage, vector_linkage
     from hc_lib.compression import compress_tree
 
     if isinstance(graph, CosineSimilarityGraph):
         tree = vector_linkage(graph.unit_rows, "average")
     else:
-        tree = graph_average_linkage(graph)
-    return compress_tree(graph, tree, n_internal, objective="dasgupta")
+        tree = nn_chain_average_linkage(graph) if published else graph_average_linkage(graph)
+    return compress_tree(graph, tree, n_internal, objective="legacy_dasgupta" if published else "dasgupta")
 
 
 class _Learner:

@@ -112,7 +112,8 @@ def _legacy_louvain(matrix: sparse.csr_matrix) -> np.ndarray:
     """Louvain clusters as scikit-network <= 0.24 found them (resolution 1, no shuffling),
     numbered by decreasing size."""
     weights = np.asarray(matrix.sum(axis=1)).ravel()
-    return _aggregation_rounds(matrix / matrix.data.sum(), weights / weights.sum(), np.arange(matrix.shape[0]))
+    labels = np.arange(matrix.shape[0])
+    return _aggregation_rounds(matrix / matrix.data.sum(), weights / weights.sum(), labels)
 
 
 def _legacy_louvain_complete(rows: np.ndarray, block: int = 1024) -> np.ndarray:
