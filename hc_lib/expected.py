@@ -55,8 +55,8 @@ class SampledTree:
             jump = jump[jump]
             self._lifts.append(jump)
         self.depth = depth
-        self._levels = None
         self._pre = None
+        self._ancestors = None
 
     # ---- tree operations ---------------------------------------------------------------
     def path_sum(self, values: torch.Tensor) -> torch.Tensor:
@@ -70,16 +70,13 @@ class SampledTree:
         return sums + root_value
 
     def subtree_sum(self, values: torch.Tensor) -> torch.Tensor:
-        """Sum of ``values`` (rows) over every internal node's descendants-or-self."""
-        if self._levels is None:
-            order = torch.argsort(self.depth, descending=True, stable=True)
-            counts = torch.bincount(self.depth, minlength=int(self.depth.max()) + 1).flip(0).tolist()
-            self._levels = [group for group in torch.split(order, counts)][:-1]   # root level last
-        sums = values.clone()
-        for nodes in self._levels:
-            if nodes.numel():
-                sums += segment_sum(self.up[nodes], sums[nodes], sums.shape[0])
-        return sums
+        """Sum of ``values`` (rows) over every internal node's descendants-or-self: in preorder
+        a subtree is a contiguous range, so this is a difference of prefix sums."""
+        pre, span = self.preorder()
+        prefix = torch.zeros((values.shape[0] + 1,) + values.shape[1:], dtype=values.dtype, device=values.device)
+        prefix[1:][pre] = values
+        prefix = prefix.cumsum(dim=0)
+        return prefix[pre + span] - prefix[pre]
 
     def minus_children(self, values: torch.Tensor) -> torch.Tensor:
         """``values[x] - sum over internal children c of values[c]`` (``values (I - B)``)."""
@@ -95,7 +92,7 @@ class SampledTree:
         (itself included): the subtree of x is the position range [pre[x], pre[x] + span[x])."""
         if self._pre is None:
             k, up, device = self.n_internal, self.up, self.up.device
-            span = self.subtree_sum(torch.ones(k, dtype=torch.long, device=device))
+            span = self.ancestor_matrix().sum(dim=0)                                 # descendants-or-self
             siblings = torch.argsort(torch.where(self.is_root, -1, up), stable=True)   # root first
             before = torch.cumsum(span[siblings], 0) - span[siblings]
             first_sibling = torch.full((k,), k - 1, dtype=torch.long, device=device)
@@ -107,9 +104,16 @@ class SampledTree:
         return self._pre, self._span
 
     def ancestor_matrix(self) -> torch.Tensor:
-        """``T[a, x]``: x is an ancestor of a or a itself (the matrix ``(I - B)^-1``)."""
-        pre, span = self.preorder()
-        return (pre[None, :] <= pre[:, None]) & (pre[:, None] < (pre + span)[None, :])
+        """``T[a, x]``: x is an ancestor of a or a itself (the matrix ``(I - B)^-1``), built by
+        doubling: the ancestors within 2^(j+1) steps of a are those within 2^j steps of a and
+        of its 2^j-th ancestor."""
+        if self._ancestors is None:
+            k = self.n_internal
+            reach = torch.eye(k, dtype=torch.bool, device=self.up.device)
+            for jump in self._lifts[:-1]:
+                reach = reach | reach[jump]
+            self._ancestors = reach
+        return self._ancestors
 
     def lca(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Lowest common ancestors of internal node pairs ``(a[i], b[i])``."""
