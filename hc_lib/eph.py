@@ -20,14 +20,13 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
 import torch
 
 from hc_lib.expected import OBJECTIVES, SampledTree, score_and_gradients
 from hc_lib.graphs import CosineSimilarityGraph, check_adjacency
 from hc_lib.metrics import dasgupta_cost, mutual_information, tree_sampling_divergence
 from hc_lib.pairs import as_pairs
-from hc_lib.probabilistic import ProbabilisticHierarchy, parents_to_tree, project_rows_to_simplex
+from hc_lib.probabilistic import ProbabilisticHierarchy, project_rows_to_simplex
 from hc_lib.trees import Tree
 
 __all__ = ["EPH", "FPH", "initial_tree"]

@@ -21,7 +21,7 @@ import torch
 
 from hc_lib.trees import Tree
 
-__all__ = ["ProbabilisticHierarchy", "project_rows_to_simplex"]
+__all__ = ["ProbabilisticHierarchy", "parents_to_tree", "project_rows_to_simplex"]
 
 
 def project_rows_to_simplex(matrix: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -203,7 +203,7 @@ class ProbabilisticHierarchy:
 def parents_to_tree(pa: torch.Tensor, pb: torch.Tensor) -> Tree:
     """The :class:`~hc_lib.trees.Tree` of a sampled ``(pa, pb)``, pruned of empty and
     single-child internal nodes."""
-    n, k = pa.shape[0], pb.shape[0]
+    n = pa.shape[0]
     parent = np.concatenate([pa.cpu().numpy() + n, pb.cpu().numpy() + n]).astype(np.int64)
     parent[-1] = -1
     return Tree.from_parent(parent, n_leaves=n, prune=True)

@@ -33,7 +33,6 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,6 +42,7 @@ from hc_lib.baselines import (graph_average_linkage, louvain_hierarchy,  # noqa:
 from hc_lib.compression import compress_tree  # noqa: E402
 from hc_lib.datasets import load_graph, load_vectors, normalized_rows, similarity_graph  # noqa: E402
 from hc_lib.louvain import DENSE_LIMIT  # noqa: E402
+from hc_lib.published import GRAPH_DATASETS, published as poster_value  # noqa: E402
 from hc_lib.metrics import (dasgupta_cost, legacy_tree_sampling_divergence,  # noqa: E402
                             tree_sampling_divergence)
 from hc_lib.trees import Tree  # noqa: E402
@@ -55,28 +55,6 @@ SHORT = {"polblogs": "PolBl.", "brain": "Brain", "citeseer": "Cites.", "genes": 
          "segmentation": "Segm.", "spambase": "Spam.", "letter": "Letter"}
 N_PRIME = 512
 
-# Copied from the EPH poster (seeds/eph_poster.txt), rows of the methods recomputed here.
-# Dasgupta cost (lower is better); TSD = 100 * TSD / I on scikit-network <= 0.24's scale.
-PUBLISHED_DASGUPTA = {
-    "WL": dict(zoo=56.28, iris=69.98, glass=122.16, digits=1126.77, segmentation=1266.17,
-               spambase=2962.62, letter=12241),
-    "AL": dict(zoo=56.31, iris=69.48, glass=121.64, digits=1121.68, segmentation=1258.22,
-               spambase=2952.21, letter=12181, polblogs=355.61, brain=556.68, citeseer=83.69,
-               genes=196.50, cora_ml=292.77, openflight=363.40, wiki_physics=658.04, dblp=36463),
-    "SL": dict(zoo=57.67, iris=70.71, glass=126.33, digits=1166.05, segmentation=1368.21,
-               spambase=3042.28, letter=13166),
-    "CL": dict(zoo=55.78, iris=70.10, glass=123.02, digits=1140.26, segmentation=1277.48,
-               spambase=2971.59, letter=12396),
-    "Louv.": dict(zoo=56.26, iris=72.31, glass=125.94, digits=1126.48, segmentation=1238.35,
-                  spambase=2916.48, letter=11946, polblogs=344.47, brain=582.45, citeseer=158.79,
-                  genes=247.27, cora_ml=335.57, openflight=501.29, wiki_physics=798.75, dblp=40726),
-}
-PUBLISHED_TSD = {
-    "AL": dict(polblogs=25.25, brain=28.91, citeseer=67.80, genes=66.72, cora_ml=55.30,
-               openflight=52.02, wiki_physics=43.15, dblp=38.99),
-    "Louv.": dict(polblogs=28.86, brain=30.74, citeseer=68.09, genes=67.51, cora_ml=58.18,
-                  openflight=52.97, wiki_physics=47.01, dblp=41.40),
-}
 # today's implementations, to show how much the tie rules and library versions matter
 SENSITIVITY = {"AL (Paris)": "AL", "Louv. (skn 0.33)": "Louv."}
 LINKAGE_ROWS = {"WL": "ward", "AL": "average", "SL": "single", "CL": "complete"}
@@ -159,8 +137,10 @@ def score(name: str, label: str, method: str, how) -> dict:
         record["tsd_pub"] = timed("score", legacy_tree_sampling_divergence, graph, without_heights(published))
         exact = timed("compress_tsd", compress_tree, graph, tree, n_prime, "tsd")
         record["tsd_exact"] = timed("score", tree_sampling_divergence, graph, exact)
-    record["published_das"] = PUBLISHED_DASGUPTA.get(method, {}).get(name)
-    record["published_tsd"] = PUBLISHED_TSD.get(method, {}).get(name)
+    # the poster's values (typed in hc_lib.published), for reference only
+    row = "Louvain" if method == "Louv." else method
+    record["published_das"] = poster_value(row, name, "dasgupta")
+    record["published_tsd"] = poster_value(row, name, "tsd") if name in GRAPH_DATASETS else None
     record["seconds"] = {key: round(value, 3) for key, value in seconds.items()}
     return record
 

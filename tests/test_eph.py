@@ -1,7 +1,6 @@
 """EPH and FPH estimators: short runs improve on their initialisation, seeds repeat, bad input."""
 import numpy as np
 import pytest
-import torch
 
 from hc_lib.datasets import load_graph, load_vectors, similarity_graph
 from hc_lib.eph import EPH, FPH, initial_tree
