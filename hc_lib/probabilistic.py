@@ -170,7 +170,7 @@ class ProbabilisticHierarchy:
     def soft_tsd(self, pairs, mutual_information: float) -> torch.Tensor:
         """FPH's relaxed TSD, ``100 * KL(p || q) / I`` with the soft p and q."""
         p, q, _ = self.soft_distributions(pairs)
-        support = p > 0
+        support = (p > 0) & (q > 0)       # rounding can leave p ~ 1e-17 where q <= 0
         return 100.0 * (p[support] * torch.log(p[support] / q[support])).sum() / mutual_information
 
     # ---- discrete trees -------------------------------------------------------------------
