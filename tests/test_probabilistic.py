@@ -12,16 +12,7 @@ from hc_lib.metrics import dasgupta_cost, mutual_information, tree_sampling_dive
 from hc_lib.pairs import SimilarityPairs, SparsePairs
 from hc_lib.probabilistic import ProbabilisticHierarchy, parents_to_tree, project_rows_to_simplex
 from hc_lib.trees import random_tree
-
-
-def random_graph(n, seed, self_loops=False):
-    rng = np.random.default_rng(seed)
-    W = rng.random((n, n)) * (rng.random((n, n)) < 0.7)
-    W = W + W.T
-    if not self_loops:
-        np.fill_diagonal(W, 0.0)
-    W[0, 1] = W[1, 0] = 1.0
-    return W
+from random_graphs import random_graph
 
 
 def one_hot(pa, pb, k):
@@ -47,7 +38,7 @@ def all_samples(hierarchy):
 
 @pytest.fixture
 def small():
-    W = random_graph(5, 0)
+    W = random_graph(5, 0, self_loops=False, density=0.7)
     hierarchy = ProbabilisticHierarchy.random(5, 3, generator=torch.Generator().manual_seed(0))
     return W, hierarchy
 
@@ -142,7 +133,7 @@ def test_similarity_pairs_match_their_dense_graph():
 
 
 def test_closed_form_gradient_against_finite_differences():
-    W = random_graph(6, 5)
+    W = random_graph(6, 5, self_loops=False, density=0.7)
     pairs = SparsePairs.from_adjacency(W)
     hierarchy = ProbabilisticHierarchy.random(6, 4, generator=torch.Generator().manual_seed(5))
     A = hierarchy.A.clone().requires_grad_()
