@@ -10,14 +10,19 @@ Unweighted graphs are full of ties, and which tied pair merges first changes the
 :func:`nn_chain_average_linkage` and ``louvain_hierarchy(..., legacy=True)`` (from
 :mod:`hc_lib.louvain`) follow the tie rules of the code that produced the published rows,
 and reproduce them (see ``results/baselines.md``).
+
+Disconnected graphs (several components, isolated nodes) are accepted by every graph
+baseline: the linkages build each component's tree and join the components at the top by the
+rule of :mod:`hc_lib.components`; Louvain's clusters never span two components, so its tree
+separates them below the root by itself. On a connected graph none of this applies.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy.cluster.hierarchy import linkage
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import pdist
 
+from hc_lib.components import component_labels, join_components
 from hc_lib.graphs import check_adjacency
 from hc_lib.trees import Tree
 
@@ -77,13 +82,30 @@ def _norm_gap(rows: np.ndarray) -> np.ndarray | None:
     return squared[i] + squared[j] - 2.0
 
 
-def paris(adjacency) -> Tree:
-    """Paris hierarchy (Bonald et al., 2018): node-pair sampling linkage, scikit-network."""
+def _sknetwork_paris(matrix, weights: str) -> Tree:
+    """scikit-network's Paris, with its infinite-height joins of components replaced by the
+    joining rule of :mod:`hc_lib.components`."""
     from sknetwork.hierarchy import Paris
 
-    matrix = check_adjacency(adjacency)
     # reorder=False: scikit-network's re-sorting by height breaks the merge order on ties
-    return Tree.from_linkage(Paris(weights="degree", reorder=False).fit_transform(matrix))
+    Z = Paris(weights=weights, reorder=False).fit_transform(matrix)
+    finite = np.isfinite(Z[:, 2])
+    if finite.all():
+        return Tree.from_linkage(Z)
+    n_inner = int(finite.sum())
+    if not finite[:n_inner].all():
+        raise RuntimeError("scikit-network's Paris joined components before finishing them; "
+                           "this scikit-network version is not supported on disconnected graphs")
+    return Tree.from_linkage(join_components(Z[:n_inner], matrix.shape[0]))
+
+
+def paris(adjacency) -> Tree:
+    """Paris hierarchy (Bonald et al., 2018): node-pair sampling linkage, scikit-network.
+
+    On a disconnected graph the components are joined at the top (:mod:`hc_lib.components`)
+    instead of at scikit-network's infinite height.
+    """
+    return _sknetwork_paris(check_adjacency(adjacency), "degree")
 
 
 def graph_average_linkage(adjacency) -> Tree:
@@ -91,13 +113,12 @@ def graph_average_linkage(adjacency) -> Tree:
 
     Merges the connected pair of clusters maximising ``w(a, b) / (|a| |b|)`` with every
     edge weight set to 1. This is Paris with uniform node weights, whose linkage distance
-    is ``|a| |b| / w(a, b)`` up to a constant.
+    is ``|a| |b| / w(a, b)`` up to a constant. On a disconnected graph the components are
+    joined at the top (:mod:`hc_lib.components`).
     """
-    from sknetwork.hierarchy import Paris
-
     matrix = check_adjacency(adjacency)
     matrix.data[:] = 1.0
-    return Tree.from_linkage(Paris(weights="uniform", reorder=False).fit_transform(matrix))
+    return _sknetwork_paris(matrix, "uniform")
 
 
 def nn_chain_average_linkage(adjacency) -> Tree:
@@ -111,9 +132,14 @@ def nn_chain_average_linkage(adjacency) -> Tree:
     ...`` in merge order), and the merges are sorted by height keeping the merge order on
     ties. Heights are ``-log`` of the linkage (0 for two fully linked clusters).
 
+    On a disconnected graph a cluster left without neighbours (a finished component, or an
+    isolated node) is set aside and the chain restarts; the finished components are then
+    joined at the top by the rule of :mod:`hc_lib.components`. A connected graph never takes
+    that branch, so its tree is unchanged.
+
     Parameters
     ----------
-    adjacency : sparse or dense adjacency (n x n) of a connected graph
+    adjacency : sparse or dense adjacency (n x n); self-loops are ignored
 
     Returns
     -------
@@ -130,8 +156,7 @@ def nn_chain_average_linkage(adjacency) -> Tree:
     n = matrix.shape[0]
     if n < 2:
         raise ValueError("the graph needs at least 2 nodes")
-    if connected_components(matrix, directed=False)[0] > 1:
-        raise ValueError("average linkage on a graph needs a connected graph (keep the largest component)")
+    n_components, _ = component_labels(matrix)
     indptr, indices = matrix.indptr, matrix.indices
     links = []                                  # per cluster: {neighbour: number of edges}
     for node in range(n):
@@ -143,12 +168,16 @@ def nn_chain_average_linkage(adjacency) -> Tree:
     alive[:n] = True
     merges, strengths = [], []
     chain, lowest = [], 0
-    while len(merges) < n - 1:
+    while len(merges) < n - n_components:
         if not chain:
             while not alive[lowest]:
                 lowest += 1
             chain.append(lowest)
         a = chain[-1]
+        if not links[a]:                # a whole component: its neighbours were all merged into it
+            chain.pop()
+            alive[a] = False
+            continue
         best, b = -1.0, -1
         for v, weight in links[a].items():
             strength = weight / (size[a] * size[v])
@@ -177,12 +206,15 @@ def nn_chain_average_linkage(adjacency) -> Tree:
             alive[new] = True
         else:
             chain.append(b)
-    strengths = np.asarray(strengths)
+    strengths = np.asarray(strengths, dtype=np.float64)
+    merges = np.asarray(merges, dtype=np.int64).reshape(-1, 3)
     order = np.argsort(-strengths, kind="stable")       # by height, merge order on ties
-    rename = np.arange(2 * n - 1)
-    rename[n + order] = n + np.arange(n - 1)
-    merged = rename[np.asarray(merges)[order, :2]]
+    rename = np.arange(n + len(merges))
+    rename[n + order] = n + np.arange(len(merges))
+    merged = rename[merges[order, :2]]
     heights = 0.0 - np.log(strengths[order])                    # 0.0 - : no negative zero
-    Z = np.column_stack([merged, heights, np.asarray(merges)[order, 2]])
+    Z = np.column_stack([merged, heights, merges[order, 2]])
+    if n_components > 1:
+        Z = join_components(Z, n)
     return Tree.from_linkage(Z.astype(np.float64))
 

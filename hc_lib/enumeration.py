@@ -281,7 +281,7 @@ def straight_through_estimate(A, B, pairs, objective: str = "dasgupta", *, n_sam
         A probabilistic hierarchy.
     pairs : SparsePairs or SimilarityPairs
     objective : {"dasgupta", "tsd"}
-        The loss is the Dasgupta cost or minus ``100 * TSD / I``.
+        The loss is the Dasgupta cost or minus ``100 * TSD / I`` (EPH's ``tsd_loss="exact"``).
     n_samples : int
         Sampled trees averaged (S).
     temperature : float
@@ -300,9 +300,10 @@ def straight_through_estimate(A, B, pairs, objective: str = "dasgupta", *, n_sam
     from hc_lib.eph import EPH
 
     A, B = torch.as_tensor(A), torch.as_tensor(B)
-    model = EPH(objective, n_internal=A.shape[1], n_samples=n_samples, temperature=temperature, progress=False)
-    model._generator = generator if generator is not None else torch.Generator(device=A.device)
+    model = EPH(objective, n_internal=A.shape[1], n_samples=n_samples, temperature=temperature, tsd_loss="exact",
+                progress=False)
     model._info = mutual_information
     mask = torch.ones_like(B, dtype=torch.bool).triu(1)
-    grad_A, grad_B, loss = model.expected_gradients(A, B, pairs, mask)
+    generator = generator if generator is not None else torch.Generator(device=A.device)
+    grad_A, grad_B, loss = model.expected_gradients(A, B, pairs, mask, generator)
     return loss, grad_A, grad_B

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from hc_lib.probabilistic import TSD_LOSSES, published_tsd
+
 __all__ = ["SampledTree", "score_and_gradients", "segment_sum", "OBJECTIVES"]
 
 OBJECTIVES = ("dasgupta", "tsd")
@@ -144,7 +146,8 @@ class SampledTree:
 
 
 def score_and_gradients(pairs, tree: SampledTree, objective: str = "dasgupta", *,
-                        mutual_information: float | None = None, gradients: bool = True):
+                        mutual_information: float | None = None, gradients: bool = True,
+                        tsd_loss: str = "exact"):
     """Score of a sampled tree and the gradient of FPH's closed form at that one-hot point.
 
     Parameters
@@ -155,6 +158,10 @@ def score_and_gradients(pairs, tree: SampledTree, objective: str = "dasgupta", *
         The *loss*: the Dasgupta cost, or minus ``100 * TSD / I``.
     mutual_information : float
         The graph's I (required for "tsd").
+    tsd_loss : {"exact", "published"}
+        "exact": minus ``100 * TSD / I``, nodes that no edge meets left out. "published": minus
+        the published code's guarded KL in nats (:func:`hc_lib.probabilistic.published_tsd`),
+        which keeps those nodes in the gradient.
 
     Returns
     -------
@@ -177,15 +184,20 @@ def score_and_gradients(pairs, tree: SampledTree, objective: str = "dasgupta", *
     else:
         if mutual_information is None:
             raise ValueError("the TSD objective needs the graph's mutual_information")
-        scale = 100.0 / mutual_information
+        if tsd_loss not in TSD_LOSSES:
+            raise ValueError(f"unknown TSD loss {tsd_loss!r}; choose one of {', '.join(TSD_LOSSES)}")
         mass = tree.subtree_sum(segment_sum(pa, pairs.degrees, k))
         q = tree.minus_children(mass ** 2)
-        support = p > 0
-        ratio = torch.where(support, p / torch.where(support, q, torch.ones_like(q)), torch.ones_like(p))
-        loss = -scale * (p * torch.log(ratio)).sum()
-        # nodes where no edge meets (p = 0) contribute nothing, as in the masked closed form
-        g_p = torch.where(support, -scale * (torch.log(ratio) + 1.0), torch.zeros_like(p))
-        g_q = torch.where(support, scale * ratio, torch.zeros_like(p)) 
+        if tsd_loss == "published":
+            loss, g_p, g_q = _published_tsd_gradients(p, q)
+        else:
+            scale = 100.0 / mutual_information
+            support = p > 0
+            ratio = torch.where(support, p / torch.where(support, q, torch.ones_like(q)), torch.ones_like(p))
+            loss = -scale * (p * torch.log(ratio)).sum()
+            # nodes where no edge meets (p = 0) contribute nothing, as in the masked closed form
+            g_p = torch.where(support, -scale * (torch.log(ratio) + 1.0), torch.zeros_like(p))
+            g_q = torch.where(support, scale * ratio, torch.zeros_like(p))
         g_size = None
     if not gradients:
         return loss, None, None
@@ -204,3 +216,20 @@ def score_and_gradients(pairs, tree: SampledTree, objective: str = "dasgupta", *
     per_parent = segment_sum(pa, grad_A, k)
     grad_B = tree.subtree_sum(per_parent + parent_rows)
     return loss, grad_A, grad_B
+
+
+def _published_tsd_gradients(p: torch.Tensor, q: torch.Tensor):
+    """Minus the published guarded TSD (nats) of a sampled tree's ``p`` and ``q``, and its
+    derivatives with respect to both (autograd on two vectors of length n').
+
+    The tree operations leave rounding residues of about 1e-17 where a node's mass is zero;
+    they are set to exactly zero first, so that the guards see the same zeros as a one-hot
+    sample does in exact arithmetic.
+    """
+    noise = 64 * torch.finfo(p.dtype).eps
+    p = torch.where(p.abs() <= noise * p.abs().sum(), torch.zeros_like(p), p).requires_grad_()
+    q = torch.where(q.abs() <= noise * q.abs().sum(), torch.zeros_like(q), q).requires_grad_()
+    with torch.enable_grad():
+        loss = -published_tsd(p, q)
+        g_p, g_q = torch.autograd.grad(loss, (p, q))
+    return loss.detach(), g_p, g_q

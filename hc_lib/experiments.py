@@ -108,7 +108,8 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
     record = {
         "dataset": dataset, "kind": kind, "method": method, "objective": objective, "profile": profile,
         "n": int(n), "n_internal": n_prime, "tree_internal_nodes": int(tree.n_internal), "seed": seed,
-        "settings": {key: value for key, value in options.items() if np.isscalar(value)},
+        "settings": {key: value for key, value in (model.get_params() if model is not None else options).items()
+                     if np.isscalar(value) and key not in ("progress", "checkpoint_dir")},
         "dasgupta": dasgupta_cost(graph, tree),
         "published": _published.published(method, dataset, objective),
         "wall_time_s": seconds, "provenance": provenance(device),

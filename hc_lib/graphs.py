@@ -20,7 +20,8 @@ def check_adjacency(adjacency, *, symmetric: bool = True) -> sparse.csr_matrix:
     Parameters
     ----------
     adjacency : array_like or scipy sparse matrix, shape (n, n)
-        Non-negative, finite, symmetric weights; self-loops are allowed.
+        Non-negative, finite, symmetric weights; self-loops are allowed. The graph may be
+        disconnected and have isolated nodes (rows of zeros), but needs one positive weight.
     symmetric : bool
         Require ``W == W.T`` (up to 1e-12 relative).
 
@@ -39,6 +40,8 @@ def check_adjacency(adjacency, *, symmetric: bool = True) -> sparse.csr_matrix:
     --------
     >>> check_adjacency([[0, 1], [1, 0]]).nnz
     2
+    >>> check_adjacency([[0, 1, 0], [1, 0, 0], [0, 0, 0]]).shape     # node 2 is isolated
+    (3, 3)
     >>> check_adjacency([[0, -1], [-1, 0]])
     Traceback (most recent call last):
     ...

@@ -181,6 +181,10 @@ def louvain_hierarchy(graph, depth: int = 3, random_state=0, *, legacy: bool = F
     one height (the smallest clusters merged first): the tree is binary, and contracting the
     equal-height chains gives the k-ary levels back.
 
+    Disconnected graphs need nothing special: Louvain only moves a node into a neighbour's
+    cluster, so no cluster spans two components and an isolated node stays alone; every node
+    below the root (and its equal-height chain) lies inside one component.
+
     Parameters
     ----------
     graph : sparse or dense adjacency, or :class:`~hc_lib.graphs.CosineSimilarityGraph`

@@ -21,7 +21,45 @@ import torch
 
 from hc_lib.trees import Tree
 
-__all__ = ["ProbabilisticHierarchy", "parents_to_tree", "project_rows_to_simplex"]
+__all__ = ["ProbabilisticHierarchy", "parents_to_tree", "project_rows_to_simplex", "published_tsd",
+           "TSD_LOSSES"]
+
+TSD_LOSSES = ("published", "exact")
+_GUARD = 1e-7
+
+
+def published_tsd(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``KL(p || q)`` in nats over the internal nodes (the last axis), with the numerical
+    guards of the published FPH and EPH code: their TSD loss, differentiable, batched.
+
+    * ``p`` or ``q`` with a negative entry (rounding) is shifted up by its minimum and renormalised;
+    * ``q`` gets ``+ 1e-7`` everywhere and is renormalised, and is clamped below at ``1e-7``
+      inside the logarithm (an entry with ``q = 0`` then carries no gradient);
+    * when any node has ``p(x) <= 0`` (no edge meets it: an empty node, or a single leaf without
+      a self-loop), ``p`` becomes ``(p - min p + 1e-7) / sum``. The gradient flows through that
+      minimum, split evenly over the nodes that attain it, as torch's ``min`` does.
+
+    So nodes that no edge meets stay in the objective with a small mass, where the exact TSD
+    leaves them out (compare :meth:`ProbabilisticHierarchy.soft_tsd` with ``loss="exact"``).
+
+    Examples
+    --------
+    >>> p, q = torch.tensor([0.5, 0.5, 0.0]), torch.tensor([0.25, 0.25, 0.5])
+    >>> round(float(published_tsd(p, q)), 4), round(float((p[:2] * (p[:2] / q[:2]).log()).sum()), 4)
+    (0.6931, 0.6931)
+    """
+    p, q = _lift_negative(p), _lift_negative(q)
+    q = q + _GUARD
+    q = q / q.sum(dim=-1, keepdim=True)
+    lifted = p - p.amin(dim=-1, keepdim=True) + _GUARD
+    p = torch.where((p <= 0).any(dim=-1, keepdim=True), lifted / lifted.sum(dim=-1, keepdim=True), p)
+    return (p * torch.log(p / q.clamp_min(_GUARD))).sum(dim=-1)
+
+
+def _lift_negative(x: torch.Tensor) -> torch.Tensor:
+    low = x.amin(dim=-1, keepdim=True)
+    shifted = x - low
+    return torch.where(low < 0, shifted / shifted.sum(dim=-1, keepdim=True), x)
 
 
 def project_rows_to_simplex(matrix: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -108,22 +146,43 @@ class ProbabilisticHierarchy:
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
-    def from_tree(cls, tree: Tree, *, dtype=torch.float64, device="cpu") -> "ProbabilisticHierarchy":
-        """The one-hot hierarchy of a discrete tree (internal node i is tree node n + i)."""
-        n, k = tree.n_leaves, tree.n_internal
+    def from_tree(cls, tree: Tree, *, n_internal: int | None = None, dtype=torch.float64,
+                  device="cpu") -> "ProbabilisticHierarchy":
+        """The one-hot hierarchy of a discrete tree (internal node i is tree node n + i).
+
+        With ``n_internal`` larger than the tree's, the extra internal nodes come first, empty,
+        each a child of the root: room that training can fill.
+        """
+        n, used = tree.n_leaves, tree.n_internal
+        k = used if n_internal is None else int(n_internal)
+        if k < used:
+            raise ValueError(f"the tree has {used} internal nodes, more than n_internal = {k}")
+        extra = k - used
         A = torch.zeros(n, k, dtype=dtype, device=device)
-        A[torch.arange(n), torch.as_tensor(tree.parent[:n] - n)] = 1.0
+        A[torch.arange(n), torch.as_tensor(tree.parent[:n] - n + extra)] = 1.0
         B = torch.zeros(k, k, dtype=dtype, device=device)
-        if k > 1:
-            B[torch.arange(k - 1), torch.as_tensor(tree.parent[n:-1] - n)] = 1.0
+        B[torch.arange(extra), k - 1] = 1.0
+        if used > 1:
+            B[torch.arange(extra, k - 1), torch.as_tensor(tree.parent[n:-1] - n + extra)] = 1.0
+        return cls(A, B, validate=False)
+
+    @classmethod
+    def from_parents(cls, pa: torch.Tensor, pb: torch.Tensor, *, dtype=torch.float64) -> "ProbabilisticHierarchy":
+        """The one-hot hierarchy of parent vectors ``(pa, pb)`` (``pb``'s last entry, the root's,
+        is ignored), as :meth:`sample` and :meth:`argmax_parents` return them."""
+        n, k = pa.shape[0], pb.shape[0]
+        A = torch.zeros(n, k, dtype=dtype, device=pa.device)
+        A[torch.arange(n, device=pa.device), pa] = 1.0
+        B = torch.zeros(k, k, dtype=dtype, device=pa.device)
+        B[torch.arange(k - 1, device=pa.device), pb[:-1]] = 1.0
         return cls(A, B, validate=False)
 
     @classmethod
     def random(cls, n_leaves: int, n_internal: int, *, generator=None,
-               dtype=torch.float64) -> "ProbabilisticHierarchy":
+               dtype=torch.float64, device="cpu") -> "ProbabilisticHierarchy":
         """Rows drawn uniformly from the simplex (B's over its allowed entries)."""
-        A = -torch.log(torch.rand(n_leaves, n_internal, generator=generator, dtype=dtype))
-        B = -torch.log(torch.rand(n_internal, n_internal, generator=generator, dtype=dtype)).triu(1)
+        A = -torch.log(torch.rand(n_leaves, n_internal, generator=generator, dtype=dtype, device=device))
+        B = -torch.log(torch.rand(n_internal, n_internal, generator=generator, dtype=dtype, device=device)).triu(1)
         A = A / A.sum(dim=1, keepdim=True)
         B[:-1] = B[:-1] / B[:-1].sum(dim=1, keepdim=True)
         return cls(A, B)
@@ -167,9 +226,17 @@ class ProbabilisticHierarchy:
         p, _, sizes = self.soft_distributions(pairs)
         return (p * sizes).sum()
 
-    def soft_tsd(self, pairs, mutual_information: float) -> torch.Tensor:
-        """FPH's relaxed TSD, ``100 * KL(p || q) / I`` with the soft p and q."""
+    def soft_tsd(self, pairs, mutual_information: float, *, loss: str = "exact") -> torch.Tensor:
+        """FPH's relaxed TSD, ``100 * KL(p || q) / I`` with the soft p and q.
+
+        ``loss="exact"`` leaves out the nodes where p or q vanish; ``loss="published"`` is the
+        published code's guarded KL (:func:`published_tsd`), still reported as ``100 KL / I``.
+        """
+        if loss not in TSD_LOSSES:
+            raise ValueError(f"unknown TSD loss {loss!r}; choose one of {', '.join(TSD_LOSSES)}")
         p, q, _ = self.soft_distributions(pairs)
+        if loss == "published":
+            return 100.0 * published_tsd(p, q) / mutual_information
         support = (p > 0) & (q > 0)       # rounding can leave p ~ 1e-17 where q <= 0
         return 100.0 * (p[support] * torch.log(p[support] / q[support])).sum() / mutual_information
 

@@ -44,10 +44,13 @@ def test_nn_chain_merges_are_average_linkage_steps(seed):
         assert count == len(members[25 + row])
 
 
-def test_nn_chain_rejects_disconnected_graphs():
-    A = np.kron(np.eye(2), np.ones((2, 2))) - np.eye(4)
-    with pytest.raises(ValueError, match="connected"):
-        nn_chain_average_linkage(A)
+def test_nn_chain_joins_components_at_the_top():
+    """Two pairs 0-2 and 1-3: each pair merges at height 0, the pairs join one unit above
+    (more in tests/test_disconnected.py)."""
+    A = np.zeros((4, 4))
+    A[0, 2] = A[2, 0] = A[1, 3] = A[3, 1] = 1.0
+    Z = nn_chain_average_linkage(A).to_linkage()
+    assert Z.tolist() == [[0, 2, 0, 2], [1, 3, 0, 2], [4, 5, 1, 4]]
 
 
 def test_louvain_hierarchy_is_scikit_networks_louvain_iteration():

@@ -9,13 +9,13 @@ up to the nondeterminism of its convolution kernels).
 """
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from hc_lib import checkpoints
 
 __all__ = ["CHECKPOINT_NAME", "capture_rng", "restore_rng", "save_checkpoint", "load_checkpoint",
            "compare_settings"]
@@ -46,39 +46,15 @@ def restore_rng(state: dict, generators: dict[str, torch.Generator]) -> None:
 
 
 def save_checkpoint(directory, state: dict) -> Path:
-    """Write ``state`` to ``directory/cohiclust.pt`` atomically (a temporary file in the same
-    folder, then a rename), so an interruption leaves the previous checkpoint intact."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / CHECKPOINT_NAME
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".cohiclust-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(state, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return target
+    """Write ``state`` to ``directory/cohiclust.pt`` atomically (see :mod:`hc_lib.checkpoints`)."""
+    return checkpoints.save_checkpoint(Path(directory) / CHECKPOINT_NAME, state)
 
 
 def load_checkpoint(directory) -> dict | None:
     """The checkpoint in ``directory``, or None when there is none yet."""
-    path = Path(directory) / CHECKPOINT_NAME
-    if not path.is_file():
-        return None
-    # our own file: it holds numpy RNG states and plain Python objects besides tensors
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return checkpoints.load_checkpoint(Path(directory) / CHECKPOINT_NAME)
 
 
 def compare_settings(saved: dict, current: dict, ignore=("progress", "device", "checkpoint_dir", "amp")) -> None:
     """Refuse to resume a run under different settings (``ValueError`` naming them)."""
-    differ = sorted(key for key in set(saved) | set(current)
-                    if key not in ignore and saved.get(key) != current.get(key))
-    if differ:
-        detail = ", ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}" for key in differ)
-        raise ValueError(f"the checkpoint was written with other settings ({detail}); "
-                         f"use another checkpoint_dir or the same settings")
+    checkpoints.compare_settings(saved, current, ignore)
