@@ -19,7 +19,8 @@ from hc_lib.probabilistic import TSD_LOSSES, published_tsd
 
 __all__ = ["DensePairs", "batched_scores", "dense_expected_gradients", "DENSE_NODE_LIMIT"]
 
-#: graphs up to this many nodes use the dense path by default (measured in benchmarks/eph_step.py)
+#: graphs up to this many nodes use the dense engine by default: there a step's fixed cost
+#: dominates, and the dense tensors (samples x n x n') stay small (benchmarks/eph_tiny.py)
 DENSE_NODE_LIMIT = 64
 
 

@@ -25,35 +25,14 @@ import torch
 
 from hc_lib.dense_expected import DENSE_NODE_LIMIT, DensePairs, dense_expected_gradients
 from hc_lib.expected import SampledTree, score_and_gradients
-from hc_lib.graphs import CosineSimilarityGraph
-from hc_lib.learner import ProbabilisticLearner, Run
+from hc_lib.learner import ProbabilisticLearner, Run, initial_tree
 from hc_lib.probabilistic import TSD_LOSSES, ProbabilisticHierarchy, project_rows_to_simplex, published_tsd
-from hc_lib.trees import Tree
 
 __all__ = ["EPH", "FPH", "initial_tree"]
 
 _LOG_OFFSET = 1e-9          # Gumbel-softmax logits are log(p + 1e-9), as published
 EXACT_PAIR_LIMIT = 5_000_000
 ENGINES = ("auto", "dense", "tree")
-
-
-def initial_tree(graph, n_internal: int, *, published: bool = True) -> Tree:
-    """Average linkage on the unweighted graph (or on the vectors' cosine distance),
-    compressed to ``n_internal`` internal nodes.
-
-    ``published=True`` builds the published code's initial tree: its nearest-neighbour-chain
-    average linkage and its compression rule (``"legacy_dasgupta"``, a degree-weighted greedy).
-    ``published=False`` uses scikit-network's average linkage and the exact greedy Dasgupta
-    compression (remove the node whose removal raises the cost least).
-    """
-    from hc_lib.baselines import graph_average_linkage, nn_chain_average_linkage, vector_linkage
-    from hc_lib.compression import compress_tree
-
-    if isinstance(graph, CosineSimilarityGraph):
-        tree = vector_linkage(graph.unit_rows, "average")
-    else:
-        tree = nn_chain_average_linkage(graph) if published else graph_average_linkage(graph)
-    return compress_tree(graph, tree, n_internal, objective="legacy_dasgupta" if published else "dasgupta")
 
 
 def _check_tsd_loss(tsd_loss):

@@ -7,6 +7,7 @@ so a table is a set of JSON files, each one a finished run that a later failure 
 from __future__ import annotations
 
 import datetime as _dt
+import inspect
 import json
 import os
 import platform
@@ -75,13 +76,29 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
     objective : "dasgupta" or "tsd" (what EPH/FPH optimise and how baselines are compressed)
     profile : "quick" (minutes on a CPU) or "full" (the published settings)
     n_internal : internal nodes n' (capped at n - 1)
-    settings : overrides of the profile's estimator settings (``n_steps``, ``n_samples``...)
+    settings : overrides of the profile's estimator settings (``n_steps``, ``n_samples``,
+        ``lr_A``, ``tsd_loss``, ``n_restarts``, ``checkpoint_dir``...). A setting given as None
+        is left out (the profile's value, or the estimator's default, applies); ``dtype`` may be
+        a string, ``"float64"`` or ``"float32"``. A setting the method does not take is an error.
 
     Returns
     -------
     model : the fitted estimator, or None for baselines
     tree : the final Tree
-    record : dict of scores, settings, timings and provenance (JSON-ready)
+    record : dict of scores, settings, timings and provenance (JSON-ready). With a
+        ``checkpoint_dir``, ``record["resumed_from"]`` says where the fit found its checkpoint
+        (None: it started afresh).
+
+    Examples
+    --------
+    >>> _, _, record = run_experiment("zoo", "EPH", n_steps=3, n_samples=2, lr_A=None, dtype="float32",
+    ...                               progress=False)
+    >>> record["settings"]["n_steps"], record["settings"]["dtype"], record["settings"]["lr_A"], record["steps_run"]
+    (3, 'float32', 0.05, 3)
+    >>> run_experiment("zoo", "FPH", lr_A=0.1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: FPH takes no setting lr_A; its settings: ...
     """
     from hc_lib.compression import compress_tree
     from hc_lib.eph import EPH, FPH
@@ -90,15 +107,21 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose 'quick' or 'full'")
+    settings = {key: value for key, value in settings.items() if value is not None}
+    if isinstance(settings.get("dtype"), str):
+        settings["dtype"] = _dtype(settings["dtype"])
+    if method in LEARNED:
+        _check_settings(EPH if method == "EPH" else FPH, settings)
     graph, labels, kind = load_dataset(dataset)
     n = graph.shape[0]
     n_prime = min(int(n_internal), n - 1)
     start = time.perf_counter()
-    model = None
+    model, resumed_from = None, None
     if method in LEARNED:
         options = {**PROFILES[profile][method], **settings}
         estimator = (EPH if method == "EPH" else FPH)(objective, n_prime, device=device, random_state=seed,
                                                       progress=progress, **options)
+        resumed_from = _checkpoint_progress(estimator)
         model = estimator.fit(graph)
         tree = model.tree_
     else:
@@ -108,8 +131,10 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
     record = {
         "dataset": dataset, "kind": kind, "method": method, "objective": objective, "profile": profile,
         "n": int(n), "n_internal": n_prime, "tree_internal_nodes": int(tree.n_internal), "seed": seed,
-        "settings": {key: value for key, value in (model.get_params() if model is not None else options).items()
-                     if np.isscalar(value) and key not in ("progress", "checkpoint_dir")},
+        "settings": {key: _json_setting(value)
+                     for key, value in (model.get_params() if model is not None else options).items()
+                     if (np.isscalar(value) or isinstance(value, torch.dtype))
+                     and key not in ("progress", "checkpoint_dir")},
         "dasgupta": dasgupta_cost(graph, tree),
         "published": _published.published(method, dataset, objective),
         "wall_time_s": seconds, "provenance": provenance(device),
@@ -123,7 +148,52 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
         record["initial_score"] = model.history_["score"][0]
         record["steps_run"] = len(model.history_["step"]) - 1
         record["history"] = {key: [float(v) for v in values] for key, values in model.history_.items()}
+        record["restart_scores"] = [float(value) for value in model.restart_scores_]
+        record["best_restart"] = int(model.best_restart_)
+        record["checkpoint_dir"] = None if model.checkpoint_dir is None else str(model.checkpoint_dir)
+        record["resumed_from"] = resumed_from
     return model, tree, record
+
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def _dtype(name: str) -> torch.dtype:
+    """``"float64"`` or ``"float32"`` (also with a ``torch.`` prefix) as a torch dtype."""
+    key = name.removeprefix("torch.")
+    if key not in DTYPES:
+        raise ValueError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}")
+    return DTYPES[key]
+
+
+def _json_setting(value):
+    """A setting as the run record stores it: dtypes by name (``"float64"``)."""
+    return str(value).removeprefix("torch.") if isinstance(value, torch.dtype) else value
+
+
+def _check_settings(estimator_class, settings: dict) -> None:
+    """Refuse, by name, a setting the estimator does not take (say, EPH's ``lr_A`` for FPH)."""
+    known = [name for name in inspect.signature(estimator_class.__init__).parameters
+             if name not in ("self", "objective", "n_internal", "device", "random_state", "progress")]
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise ValueError(f"{estimator_class.__name__} takes no setting {', '.join(unknown)}; "
+                         f"its settings: {', '.join(known)}")
+
+
+def _checkpoint_progress(estimator):
+    """How far the checkpoint the estimator will resume from had got, before the fit: None when
+    there is none, else ``{"runs_finished": ..., "step": ...}`` (``step``: the running run's last
+    saved step, None when the checkpoint holds finished runs only)."""
+    from hc_lib.checkpoints import load_checkpoint
+
+    if estimator.checkpoint_dir is None:
+        return None
+    saved = load_checkpoint(estimator._checkpoint_path())
+    if saved is None:
+        return None
+    current = saved.get("current")
+    return {"runs_finished": len(saved["runs"]), "step": None if current is None else int(current["step"])}
 
 
 def provenance(device: str = "cpu") -> dict:

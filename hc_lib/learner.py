@@ -21,20 +21,38 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hc_lib.baselines import graph_average_linkage, nn_chain_average_linkage, vector_linkage
 from hc_lib.checkpoints import compare_settings, load_checkpoint, save_checkpoint
 from hc_lib.dense_expected import DENSE_NODE_LIMIT, DensePairs, batched_scores
+from hc_lib.compression import compress_tree
 from hc_lib.graphs import CosineSimilarityGraph, check_adjacency
 from hc_lib.metrics import dasgupta_cost, mutual_information, tree_sampling_divergence
 from hc_lib.pairs import as_pairs
 from hc_lib.probabilistic import ProbabilisticHierarchy, parents_to_tree
 from hc_lib.trees import Tree
 
-__all__ = ["ProbabilisticLearner", "Run"]
+__all__ = ["ProbabilisticLearner", "Run", "initial_tree"]
 
 OBJECTIVES = ("dasgupta", "tsd")
 INITS = ("average_linkage", "random")
 _NOT_COMPARED = ("progress", "device", "checkpoint_dir", "checkpoint_every")
 _SAVE_SECONDS = 300.0           # also checkpoint at least this often, whatever checkpoint_every says
+
+
+def initial_tree(graph, n_internal: int, *, published: bool = True) -> Tree:
+    """Average linkage on the unweighted graph (or on the vectors' cosine distance),
+    compressed to ``n_internal`` internal nodes.
+
+    ``published=True`` builds the published code's initial tree: its nearest-neighbour-chain
+    average linkage and its compression rule (``"legacy_dasgupta"``, a degree-weighted greedy).
+    ``published=False`` uses scikit-network's average linkage and the exact greedy Dasgupta
+    compression (remove the node whose removal raises the cost least).
+    """
+    if isinstance(graph, CosineSimilarityGraph):
+        tree = vector_linkage(graph.unit_rows, "average")
+    else:
+        tree = nn_chain_average_linkage(graph) if published else graph_average_linkage(graph)
+    return compress_tree(graph, tree, n_internal, objective="legacy_dasgupta" if published else "dasgupta")
 
 
 class Run:
@@ -59,7 +77,12 @@ class Run:
         generator = torch.Generator(device=device)
         generator.set_state(state["generator"])
         run = cls(state["restart"], state["A"].to(device, dtype), state["B"].to(device, dtype), generator)
-        run.step, run.lr_B, run.best, run.last = state["step"], state["lr_B"], state["best"], state["last"]
+        run.step, run.lr_B, run.last = state["step"], state["lr_B"], state["last"]
+        if state["best"] is not None:                 # checkpoints are read onto the CPU
+            score, tree, best_A, best_B = state["best"]
+            run.best = (score, tree, best_A.to(device, dtype), best_B.to(device, dtype))
+        if run.last is not None:
+            run.last = (run.last[0].to(device), run.last[1].to(device)) + tuple(run.last[2:])
         run.history, run.seconds = state["history"], state["seconds"]
         run.optimizer_state = state["optimizer"]
         return run
@@ -123,8 +146,6 @@ class ProbabilisticLearner:
         self._graph = graph
         self._info = mutual_information(graph) if self.objective == "tsd" else None
         if init_tree is None and self.init == "average_linkage":
-            from hc_lib.eph import initial_tree         # the published start lives with the estimators
-
             init_tree = initial_tree(graph, min(self.n_internal, n - 1))
         if init_tree is not None:
             if init_tree.n_leaves != n:

@@ -48,7 +48,6 @@ def optimal_tree(adjacency, objective: str = "dasgupta") -> tuple[Tree, float]:
     p = matrix / matrix.sum()
     degree = p.sum(axis=1)
     members = [np.flatnonzero([(mask >> i) & 1 for i in range(n)]) for mask in range(1 << n)]
-    sign = 1.0 if objective == "dasgupta" else -1.0          # minimise the cost, maximise the TSD
 
     def node_term(left: int, right: int) -> float:
         a, b = members[left], members[right]
