@@ -9,7 +9,7 @@ autograd differentiates the Gumbel-softmax straight-through estimate (a hard sam
 the softmax's gradient backward), exactly as the published EPH code does, in one batch.
 
 Given the same uniform noise, both paths compute the same gradient up to rounding
-(``tests/test_dense_expected.py``).
+(``tests/test_tsd_loss.py``).
 """
 from __future__ import annotations
 

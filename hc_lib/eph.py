@@ -109,6 +109,9 @@ class EPH(ProbabilisticLearner):
         (A, B) at the best step.
     restart_scores_ : list of float
         The best score of every run; ``best_restart_`` is the run that gave ``tree_``.
+    resumed_from_ : dict or None
+        Where the fit found its checkpoint: ``{"runs_finished": ..., "step": ...}`` (``step``:
+        the running run's last saved step, None when only finished runs were saved), or None.
     """
 
     def __init__(self, objective="dasgupta", n_internal=512, *, n_samples=20, n_steps=10_000, lr_A=0.05,

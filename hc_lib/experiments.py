@@ -116,12 +116,11 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
     n = graph.shape[0]
     n_prime = min(int(n_internal), n - 1)
     start = time.perf_counter()
-    model, resumed_from = None, None
+    model = None
     if method in LEARNED:
         options = {**PROFILES[profile][method], **settings}
         estimator = (EPH if method == "EPH" else FPH)(objective, n_prime, device=device, random_state=seed,
                                                       progress=progress, **options)
-        resumed_from = _checkpoint_progress(estimator)
         model = estimator.fit(graph)
         tree = model.tree_
     else:
@@ -151,7 +150,7 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
         record["restart_scores"] = [float(value) for value in model.restart_scores_]
         record["best_restart"] = int(model.best_restart_)
         record["checkpoint_dir"] = None if model.checkpoint_dir is None else str(model.checkpoint_dir)
-        record["resumed_from"] = resumed_from
+        record["resumed_from"] = model.resumed_from_
     return model, tree, record
 
 
@@ -179,21 +178,6 @@ def _check_settings(estimator_class, settings: dict) -> None:
     if unknown:
         raise ValueError(f"{estimator_class.__name__} takes no setting {', '.join(unknown)}; "
                          f"its settings: {', '.join(known)}")
-
-
-def _checkpoint_progress(estimator):
-    """How far the checkpoint the estimator will resume from had got, before the fit: None when
-    there is none, else ``{"runs_finished": ..., "step": ...}`` (``step``: the running run's last
-    saved step, None when the checkpoint holds finished runs only)."""
-    from hc_lib.checkpoints import load_checkpoint
-
-    if estimator.checkpoint_dir is None:
-        return None
-    saved = load_checkpoint(estimator._checkpoint_path())
-    if saved is None:
-        return None
-    current = saved.get("current")
-    return {"runs_finished": len(saved["runs"]), "step": None if current is None else int(current["step"])}
 
 
 def provenance(device: str = "cpu") -> dict:
@@ -233,5 +217,6 @@ def write_json(path, record) -> Path:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(handle, "w") as stream:
         json.dump(record, stream, indent=1, default=float)
+    os.chmod(temporary, 0o644)  # mkstemp makes it private
     os.replace(temporary, path)
     return path

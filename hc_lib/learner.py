@@ -120,6 +120,8 @@ class ProbabilisticLearner:
         path = self._checkpoint_path()
         saved = self._resume(path)
         runs, current = (saved["runs"], saved["current"]) if saved else ([], None)
+        self.resumed_from_ = None if saved is None else {
+            "runs_finished": len(runs), "step": None if current is None else int(current["step"])}
         for restart in range(len(runs), self.n_restarts + 1):
             if current is not None and current["restart"] == restart:
                 run = Run.from_state(current, self.device, self.dtype)

@@ -202,6 +202,80 @@ def test_console_script_is_installed():
     assert result.returncode == 0 and "--scheduler" in result.stdout and "--dry-run" in result.stdout
 
 
+# --- a killed EPH run continues its fit ----------------------------------------------------------
+
+# A kernel start-up file (IPython runs profile_default/startup/*.py in every kernel it starts): the
+# first kernel is SIGKILLed right after its fit has saved a checkpoint of a run in progress at step
+# KILL_AT or later, as a machine going down mid-fit would; later kernels are left alone.
+KILLER = """
+import os, signal
+from pathlib import Path
+import hc_lib.learner
+
+_save, _marker = hc_lib.learner.save_checkpoint, Path({marker!r})
+
+
+def _save_then_die(path, state):
+    result = _save(path, state)
+    current = state.get("current")
+    if current is not None and current["step"] >= {kill_at} and not _marker.exists():
+        _marker.write_text(str(current["step"]))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return result
+
+
+hc_lib.learner.save_checkpoint = _save_then_die
+"""
+
+
+def test_killed_eph_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """Notebook 05 on zoo with a relative checkpoint_dir, as the EPH sweeps run it: the kernel dies
+    mid-fit, the run is recorded as failed, its work folder keeps the checkpoint, and running the
+    sweep again continues that fit from the checkpoint (not from step 0) to the very result of a
+    fit that never stopped."""
+    from hc_lib.checkpoints import load_checkpoint
+    from hc_lib.experiments import run_experiment
+
+    kill_at, settings = 4, {"n_steps": 12, "n_samples": 2, "reset_every": 5, "n_internal": 16}
+    startup = tmp_path / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    marker = tmp_path / "killed_at_step.txt"
+    (startup / "50-kill-mid-fit.py").write_text(KILLER.format(marker=str(marker), kill_at=kill_at))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    sweep = tmp_path / "eph_resume.yaml"
+    sweep.write_text(yaml.safe_dump({
+        "notebook": str(ROOT / "notebooks" / "05_eph_vectors.md"),
+        "parameters": {"objective": "dasgupta", "method": "EPH", "profile": "quick", "device": "cpu",
+                       "checkpoint_dir": "checkpoints", "checkpoint_every": 2, **settings},
+        "grid": {"dataset": ["zoo"]}, "seeds": [0]}))
+    out = tmp_path / "runs"
+    command = ["run", str(sweep), "--out", str(out), "-j", "1", "--no-progress"]
+
+    assert main(command) == 1                                   # the kernel died: a failed run
+    run_dir = next((out / "eph_resume").glob("zoo__*"))
+    assert run_status(run_dir) == "failed" and int(marker.read_text()) == kill_at
+    assert "DeadKernelError" in json.loads((run_dir / "error.json").read_text())["error"]
+    checkpoints = list((run_dir / "work" / "checkpoints").glob("*/eph_dasgupta.pt"))
+    assert len(checkpoints) == 1, "the notebook should checkpoint inside the run's work folder"
+    saved = load_checkpoint(checkpoints[0])
+    assert saved["runs"] == [] and saved["current"]["step"] == kill_at   # mid-fit, step > 0
+
+    assert main(command) == 0                                   # started again: finishes
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["resumed_from"] == {"runs_finished": 0, "step": kill_at}, "the fit started afresh"
+    assert metrics["steps_run"] == settings["n_steps"]
+    assert metrics["settings"]["checkpoint_every"] == 2
+    assert metrics["notebook_parameters"]["checkpoint_dir"] == "checkpoints"
+    resumed = load_checkpoint(checkpoints[0])["runs"][0]["history"]
+
+    _, _, reference = run_experiment("zoo", "EPH", "dasgupta", profile="quick", seed=0, progress=False,
+                                     **settings)                # the same fit, never stopped
+    assert metrics["dasgupta"] == reference["dasgupta"]
+    for key in ("step", "score", "best"):
+        assert resumed[key] == reference["history"][key]
+    assert resumed["objective"] == pytest.approx(reference["history"]["objective"], rel=1e-9, nan_ok=True)
+
+
 # --- the real smoke sweep, end to end -----------------------------------------------------------
 
 def test_smoke_sweep_end_to_end(tmp_path):
