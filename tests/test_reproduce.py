@@ -2,7 +2,8 @@
 
 The mechanics tests run ``tests/data/sweep_probe.md``, a notebook that computes a known number,
 appends a line to a marker file per execution and can be told to fail; one test runs the real
-smoke sweep ``sweeps/ci_smoke.yaml`` (notebook 05, 6 runs, about a minute on 2 cores).
+smoke sweep ``sweeps/ci_smoke.yaml`` (notebook 05, 6 runs, about a minute on 2 cores). The
+refusal tests run the ``hc-repro`` command on bad sweeps and execute no notebook.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from hc_lib.reproduce import expand, load_sweep, main, run_status, run_sweep
+from hc_lib.reproduce import (SweepError, check_sweep, expand, load_sweep, main, notebook_parameters,
+                              parse_choices, run_status, run_sweep)
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = ROOT / "tests" / "data" / "sweep_probe.md"
@@ -56,8 +58,8 @@ def expected_value(dataset, method, seed):
 
 # --- sweep files ------------------------------------------------------------------------------
 
-def notebook_parameters(md_path: Path) -> set[str]:
-    """Names assigned in the cell tagged ``parameters``."""
+def assigned_names(md_path: Path) -> set[str]:
+    """Names assigned in the cell tagged ``parameters`` (independently of hc_lib.reproduce)."""
     nb = jupytext.read(md_path)
     cells = [cell for cell in nb.cells if "parameters" in cell.metadata.get("tags", [])]
     assert len(cells) == 1, f"{md_path.name} needs exactly one cell tagged parameters"
@@ -75,11 +77,27 @@ def test_sweep_files_name_real_parameters(path):
     sweep = load_sweep(path)
     runs = expand(sweep)
     assert runs and len({run.run_id for run in runs}) == len(runs)
-    known = notebook_parameters(notebook)
+    known = assigned_names(notebook)
+    assert set(notebook_parameters(notebook)) == known
     for run in runs:
         unknown = set(run.parameters) - known
         assert not unknown, f"{path.name}: {sorted(unknown)} are not parameters of {notebook.name}"
     assert sweep["output_parameter"] in known
+    # the sweep passes every check of `hc-repro run`, the values listed in the notebook included:
+    # if this fails, the sweep (or the notebook's one-of list) needs fixing, not the test
+    assert check_sweep(yaml.safe_load(path.read_text()), path) == []
+    assert check_sweep(sweep, path) == []
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.md")), ids=lambda path: path.stem)
+def test_notebook_one_of_lists_are_understood(notebook):
+    """A notebook's ``one of:`` comments follow the convention (hc_lib.reproduce's docstring)."""
+    parameters = notebook_parameters(notebook)
+    assert set(parameters) == assigned_names(notebook)
+    for parameter in parameters.values():
+        assert parameter.choices_problem is None, f"{notebook.name}:{parameter.line}: {parameter.choices_problem}"
+        if parameter.choices is not None and parameter.default is not None:
+            assert parameter.default in parameter.choices, f"{notebook.name}: {parameter.name}'s default is unlisted"
 
 
 def test_bad_sweep_files(tmp_path):
@@ -87,7 +105,7 @@ def test_bad_sweep_files(tmp_path):
         load_sweep(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"notebook": "nowhere.md"}))
-    with pytest.raises(FileNotFoundError, match="nowhere.md"):
+    with pytest.raises(SweepError, match="nowhere.md"):
         load_sweep(bad)
     bad.write_text(yaml.safe_dump({"notebook": str(PROBE), "grdi": {"a": [1]}}))
     with pytest.raises(ValueError, match="grdi"):
@@ -98,6 +116,256 @@ def test_bad_sweep_files(tmp_path):
     bad.write_text(yaml.safe_dump({"notebook": str(PROBE), "grid": {"dataset": ["a", "a"]}}))
     with pytest.raises(ValueError, match="repeats"):
         expand(load_sweep(bad))
+
+
+# --- refusals: a bad sweep stops before anything runs, with one line per problem --------------
+
+TINY = """---
+jupytext:
+  text_representation: {extension: .md, format_name: myst}
+kernelspec: {display_name: Python 3, language: python, name: python3}
+---
+
+# A notebook that must never run in these tests
+
+```{code-cell} ipython3
+:tags: [parameters]
+
+dataset = "zoo"        # vector data; one of: zoo, iris, "glass"
+method = "EPH"         # one of: EPH, FPH (fitted), AL (average linkage, a baseline)
+n_steps = None         # gradient steps (EPH) or epochs (FPH)
+dtype = None           # one of: float64, float32
+level = 2              # one of: 1, 2, 3
+flag = False           # one of: True
+broken = "a"           # one of: "a" or "b"
+seed = 0
+output = "metrics.json"
+```
+
+```{code-cell} ipython3
+raise RuntimeError("a refused sweep must not run")
+```
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path) -> Path:
+    """A MyST notebook with one-of lists in its parameters cell, in tmp_path/notebooks/."""
+    path = tmp_path / "notebooks" / "tiny.md"
+    path.parent.mkdir()
+    path.write_text(TINY)
+    return path
+
+
+def hc_repro(tmp_path, *args) -> tuple[int, list[str]]:
+    """Run the hc-repro command in tmp_path: its exit status and stderr lines. It must not print a
+    traceback, and must leave no run folder (nor the default results/)."""
+    script = Path(sys.executable).with_name("hc-repro")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "hc_lib.reproduce"]
+    before = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*"))
+    result = subprocess.run([*command, *map(str, args)], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout, result.stderr
+    assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == before, "it made files"
+    return result.returncode, result.stderr.splitlines()
+
+
+def write_sweep(tmp_path, text_or_mapping, name="bad") -> Path:
+    """sweeps/NAME.yaml in tmp_path (beside notebooks/, as in the repository)."""
+    path = tmp_path / "sweeps" / f"{name}.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text_or_mapping if isinstance(text_or_mapping, str) else yaml.safe_dump(text_or_mapping))
+    return path
+
+
+def refused(tmp_path, sweep, *words, dry_run=False) -> str:
+    """``hc-repro run SWEEP`` exits with status 2 and one line on stderr holding every word."""
+    code, lines = hc_repro(tmp_path, "run", sweep.relative_to(tmp_path), *(["--dry-run"] if dry_run else []))
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("hc-repro: ")
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+def test_refuses_an_unknown_parameter_of_the_real_notebook(tmp_path):
+    """The brief's example: a typo n_step for n_steps of notebook 05 (its .md, read, not run)."""
+    sweep = write_sweep(tmp_path, {"notebook": str(ROOT / "notebooks" / "05_eph_vectors.md"),
+                                   "parameters": {"n_step": 10000, "profile": "quick"},
+                                   "grid": {"dataset": ["zoo"], "method": ["EPH"]}})
+    refused(tmp_path, sweep, "sweeps/bad.yaml", "parameters", "n_step", "05_eph_vectors.md", "did you mean n_steps?")
+
+
+def test_refuses_an_unknown_grid_parameter_also_in_a_dry_run(tmp_path, tiny):
+    sweep = write_sweep(tmp_path, {"notebook": "notebooks/tiny.md", "grid": {"dataset": ["zoo"], "metod": ["EPH"]}})
+    for dry_run in (False, True):
+        refused(tmp_path, sweep, "sweeps/bad.yaml", "grid", "metod", "tiny.md", "did you mean method?",
+                dry_run=dry_run)
+
+
+def test_refuses_a_name_far_from_every_parameter(tmp_path, tiny):
+    sweep = write_sweep(tmp_path, {"notebook": "notebooks/tiny.md", "parameters": {"xyzzy": 1}})
+    refused(tmp_path, sweep, "parameters", "xyzzy", "its parameters: dataset, method, n_steps")
+
+
+@pytest.mark.parametrize("key", ["seed_parameter", "output_parameter"])
+def test_refuses_a_seed_or_output_parameter_the_notebook_lacks(tmp_path, tiny, key):
+    sweep = write_sweep(tmp_path, {"notebook": "notebooks/tiny.md", key: "random_state"})
+    refused(tmp_path, sweep, key, "random_state", "tiny.md")
+
+
+@pytest.mark.parametrize("key, words", [("seed", ["seed parameter", "seeds"]),
+                                        ("output", ["output parameter", "remove it"])])
+def test_refuses_setting_what_hc_repro_sets(tmp_path, tiny, key, words):
+    """hc-repro overrides the seed and output parameters: a value for them would be ignored."""
+    sweep = write_sweep(tmp_path, {"notebook": "notebooks/tiny.md", "parameters": {key: 3}})
+    refused(tmp_path, sweep, "parameters", key, *words)
+
+
+@pytest.mark.parametrize("section, key, value, words", [
+    ("grid", "dataset", "zooo", ["zooo", "not one of zoo, iris, glass", "tiny.md:", "did you mean zoo?"]),
+    ("parameters", "method", "eph", ["eph", "not one of EPH, FPH, AL", "did you mean EPH?"]),
+    ("parameters", "level", 4, ["level 4", "not one of 1, 2, 3"]),
+    ("grid", "level", "2", ["level '2'", "not one of 1, 2, 3"]),     # the string "2" is not the number 2
+    ("parameters", "flag", 1, ["flag 1", "not one of True"]),         # nor is 1 True
+])
+def test_refuses_a_value_outside_the_notebooks_list(tmp_path, tiny, section, key, value, words):
+    sweep = write_sweep(tmp_path, {"notebook": "notebooks/tiny.md",
+                                   section: {key: [value] if section == "grid" else value}})
+    refused(tmp_path, sweep, "sweeps/bad.yaml", section, key, *words)
+
+
+def test_listed_values_and_the_default_pass(tmp_path, tiny):
+    sweep = {"notebook": "notebooks/tiny.md", "parameters": {"dtype": None, "n_steps": 7, "flag": False},
+             "grid": [{"dataset": ["zoo", "iris", "glass"], "method": ["EPH", "FPH"], "level": [1, 3]},
+                      {"dataset": ["zoo"], "method": ["AL"], "seeds": [0]}], "seeds": [0, 1]}
+    assert check_sweep(sweep, tmp_path / "sweeps" / "ok.yaml") == []
+    code, lines = hc_repro(tmp_path, "run", write_sweep(tmp_path, sweep, "ok"), "--dry-run")
+    assert code == 0 and lines == []
+
+
+def test_a_list_not_understood_stops_only_the_sweeps_that_set_it(tmp_path, tiny):
+    parameters = notebook_parameters(tiny)
+    assert parameters["broken"].choices is None and "or" in parameters["broken"].choices_problem
+    assert parameters["n_steps"].choices is None and parameters["n_steps"].choices_problem is None  # prose
+    assert check_sweep({"notebook": str(tiny), "parameters": {"dataset": "iris"}}) == []
+    sweep = write_sweep(tmp_path, {"notebook": "notebooks/tiny.md", "parameters": {"broken": "a"}})
+    refused(tmp_path, sweep, "broken", "not understood", "tiny.md:")
+
+
+def test_parse_choices():
+    assert parse_choices("# one of: cifar100-20, fashion-mnist, cora_ml, 'a, b', [1, 2], None") == \
+        ("cifar100-20", "fashion-mnist", "cora_ml", "a, b", [1, 2], None)
+    assert parse_choices("# None: the profile's; One of: float64 (published, exact), float32") == \
+        ("float64", "float32")
+    assert parse_choices('# "quick": about a minute; "full": the published settings') is None
+    for bad in ("# one of: a, b; the default is a", "# one of: a,, b", "# one of:"):
+        with pytest.raises(ValueError):
+            parse_choices(bad)
+
+
+def test_refuses_a_missing_sweep_file(tmp_path):
+    code, lines = hc_repro(tmp_path, "run", "sweeps/nothere.yaml")
+    assert code == 2 and len(lines) == 1
+    assert "no sweep file" in lines[0] and "sweeps/nothere.yaml" in lines[0]
+
+
+def test_refuses_a_missing_notebook(tmp_path):
+    sweep = write_sweep(tmp_path, {"notebook": "notebooks/nowhere.md", "grid": {"dataset": ["zoo"]}})
+    refused(tmp_path, sweep, "sweeps/bad.yaml", "notebook", "notebooks/nowhere.md", "not found")
+
+
+def test_refuses_a_notebook_without_parameters_cell(tmp_path):
+    notebook = tmp_path / "notebooks" / "plain.md"
+    notebook.parent.mkdir()
+    notebook.write_text(TINY.replace(":tags: [parameters]\n", ""))
+    sweep = write_sweep(tmp_path, {"notebook": "notebooks/plain.md"})
+    refused(tmp_path, sweep, "notebook", "plain.md", "no code cell tagged parameters")
+
+
+def test_refuses_malformed_yaml(tmp_path, tiny):
+    sweep = write_sweep(tmp_path, "notebook: notebooks/tiny.md\ngrid: {dataset: [zoo, iris}\n")
+    refused(tmp_path, sweep, "sweeps/bad.yaml", "malformed YAML", "line 2")
+
+
+@pytest.mark.parametrize("text, kind", [("- notebook: notebooks/tiny.md\n", "a list"), ("just words\n", "a str"),
+                                        ("", "empty")])
+def test_refuses_a_top_level_that_is_no_mapping(tmp_path, tiny, text, kind):
+    refused(tmp_path, write_sweep(tmp_path, text), "sweeps/bad.yaml", kind, "not a mapping")
+
+
+@pytest.mark.parametrize("grid, words", [
+    ({"dataset": "zoo"}, ["grid", "dataset is zoo, not a list", "write dataset: [zoo]"]),
+    ([{"dataset": ["zoo"]}, {"method": {"EPH": 1}}], ["grid entry 2", "method", "not a list"]),
+    ({"dataset": []}, ["grid", "dataset is an empty list"]),
+    ("dataset", ["grid", "dataset", "neither a mapping"]),
+])
+def test_refuses_a_grid_value_that_is_no_list(tmp_path, tiny, grid, words):
+    sweep = write_sweep(tmp_path, {"notebook": "notebooks/tiny.md", "grid": grid})
+    refused(tmp_path, sweep, "sweeps/bad.yaml", *words)
+
+
+@pytest.mark.parametrize("sweep, words", [
+    ({"seeds": [0, "one"]}, ["seeds", "one is not an integer"]),
+    ({"seeds": [0, 1.5, True]}, ["seeds", "1.5, True are not integers"]),
+    ({"seeds": 3}, ["seeds is 3, not a list", "write seeds: [3]"]),
+    ({"seeds": []}, ["seeds is an empty list"]),
+    ({"grid": [{"dataset": ["zoo"], "seeds": ["0"]}]}, ["grid: seeds", "'0' is not an integer"]),
+])
+def test_refuses_seeds_that_are_not_integers(tmp_path, tiny, sweep, words):
+    refused(tmp_path, write_sweep(tmp_path, {"notebook": "notebooks/tiny.md", **sweep}), "sweeps/bad.yaml", *words)
+
+
+def test_refuses_a_repeated_configuration(tmp_path, tiny):
+    sweep = write_sweep(tmp_path, {"notebook": "notebooks/tiny.md", "grid": {"dataset": ["zoo", "iris", "zoo"]}})
+    refused(tmp_path, sweep, "repeats the configuration", '"dataset": "zoo"')
+
+
+def test_refuses_unknown_keys_and_bad_report_entries(tmp_path, tiny):
+    sweep = write_sweep(tmp_path, {"notebook": "notebooks/tiny.md", "grdi": {"dataset": ["zoo"]}})
+    refused(tmp_path, sweep, "unknown key grdi", "did you mean grid?")
+    sweep = write_sweep(tmp_path, {"notebook": "notebooks/tiny.md", "report": {"value": "cost", "better": "less"}})
+    refused(tmp_path, sweep, "report", "better is less", "lower or higher")
+
+
+def test_every_problem_is_reported_at_once(tmp_path, tiny, monkeypatch):
+    sweep = write_sweep(tmp_path, {"notebook": "notebooks/tiny.md", "parameters": {"n_step": 5},
+                                   "grid": {"dataset": ["zoo", "ziraffe"], "method": "EPH"}, "seeds": ["a"]})
+    code, lines = hc_repro(tmp_path, "run", sweep.relative_to(tmp_path))
+    assert code == 2 and len(lines) == 4, lines
+    assert all(line.startswith("hc-repro: sweeps/bad.yaml: ") for line in lines)
+    for words, line in zip([("seeds", "a is not an integer"), ("grid", "method is EPH, not a list"),
+                            ("parameters", "n_step", "n_steps"), ("grid", "ziraffe", "not one of")], lines):
+        assert all(word in line for word in words), (words, line)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SweepError) as raised:
+        load_sweep(sweep.relative_to(tmp_path))
+    assert raised.value.problems == [line.removeprefix("hc-repro: ") for line in lines]
+
+
+def test_refuses_a_report_with_no_runs(tmp_path):
+    code, lines = hc_repro(tmp_path, "report")          # no results/runs/ at all
+    assert code == 2 and len(lines) == 1 and "no runs to report" in lines[0] and "results/runs" in lines[0]
+    (tmp_path / "runs" / "empty").mkdir(parents=True)  # a runs folder without any sweep
+    code, lines = hc_repro(tmp_path, "report", "--runs", "runs", "--out", "tables")
+    assert code == 2 and len(lines) == 1 and "no runs to report" in lines[0] and "runs" in lines[0]
+
+
+def test_refuses_a_report_whose_sweeps_have_no_finished_run(tmp_path):
+    sweep_dir = tmp_path / "runs" / "toy"
+    (sweep_dir / "zoo__seed0__01234567").mkdir(parents=True)
+    (sweep_dir / "sweep.json").write_text(json.dumps({"name": "toy", "notebook": "toy.md", "grid": None}))
+    code, lines = hc_repro(tmp_path, "report", "--runs", "runs", "--out", "runs")
+    assert code == 2 and len(lines) == 1 and "no sweep in runs has a finished run" in lines[0]
+
+
+@pytest.mark.parametrize("args, words", [(["rnu", "sweeps/x.yaml"], ["invalid choice: 'rnu'", "run", "report"]),
+                                         ([], ["required: command"]),
+                                         (["run"], ["hc-repro run", "sweep"])])
+def test_refuses_an_unknown_or_missing_subcommand(tmp_path, args, words):
+    code, lines = hc_repro(tmp_path, *args)
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("hc-repro") and all(word in lines[0] for word in words), lines
 
 
 # --- mechanics on the probe notebook ----------------------------------------------------------
