@@ -13,6 +13,7 @@ Peak memory is the process's maximum resident set size (CPU) or torch's peak all
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import platform
 import resource
@@ -24,6 +25,7 @@ import torch
 
 from hc_lib.datasets import load_graph
 from hc_lib.eph import EPH, initial_tree
+from hc_lib.experiments import provenance
 
 
 def peak_memory_mb(device: str) -> float:
@@ -57,8 +59,9 @@ def main():
     args = parser.parse_args()
 
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    report = {"commit": commit, "device": args.device, "cpu": platform.processor() or platform.machine(),
-              "torch_threads": torch.get_num_threads(), "steps": []}
+    report = {"commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "device": args.device, "machine": provenance(args.device)["machine"], "torch": torch.__version__,
+              "python": platform.python_version(), "torch_threads": torch.get_num_threads(), "steps": []}
     for name in args.graphs:
         row = time_steps(name, args.n_internal, args.n_samples, args.repeats, args.device)
         report["steps"].append(row)

@@ -16,7 +16,6 @@ import json
 import platform
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from hc_lib.eph import EPH
+from hc_lib.experiments import provenance
 from hc_lib.optimal import optimal_tree
 
 
@@ -64,8 +64,8 @@ def main():
     args = parser.parse_args()
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     report = {"commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "machine": platform.machine(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-              "python": sys.version.split()[0]}
+              "machine": provenance()["machine"], "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+              "python": platform.python_version()}
     for engine in ("dense", "tree"):
         report[f"steps_per_second_{engine}"] = steps_per_second(engine, args.steps, args.repeats)
         print(f"6-node graph, 20 samples, engine={engine}: {report[f'steps_per_second_{engine}']:.0f} steps/s")
