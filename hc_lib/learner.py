@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from hc_lib.baselines import graph_average_linkage, nn_chain_average_linkage, vector_linkage
 from hc_lib.checkpoints import compare_settings, load_checkpoint, save_checkpoint
@@ -280,8 +281,6 @@ class ProbabilisticLearner:
     def _steps(self, run: Run):
         steps = range(run.step + 1, self.n_steps + 1)
         if self.progress:
-            from tqdm.auto import tqdm
-
             label = type(self).__name__ + (f" run {run.restart + 1}/{self.n_restarts + 1}" if self.n_restarts else "")
             return tqdm(steps, desc=label, leave=False, initial=run.step, total=self.n_steps)
         return steps
