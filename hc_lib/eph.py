@@ -94,7 +94,8 @@ class EPH(ProbabilisticLearner):
         minutes) and resume from it (see :mod:`hc_lib.learner`).
     device, dtype, random_state, progress
         Where and in which precision to train, the seed, and whether to show a tqdm bar.
-        ``torch.float32`` halves memory and time on large graphs; the published runs use float64.
+        ``torch.float32`` halves the memory of A, B and the samples (large graphs such as DBLP);
+        the published runs use float64.
 
     Attributes
     ----------
