@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from hc_lib.probabilistic import TSD_LOSSES, published_tsd
+from hc_lib.probabilistic import TSD_LOSSES, exact_zeros, published_tsd
 
 __all__ = ["DensePairs", "batched_scores", "dense_expected_gradients", "DENSE_NODE_LIMIT"]
 
@@ -54,13 +54,6 @@ def _straight_through(weights: torch.Tensor, uniform: torch.Tensor, temperature:
     return hard + soft - soft.detach()
 
 
-def _exact_zeros(mass: torch.Tensor) -> torch.Tensor:
-    """Rounding residues (about 1e-17) where a node's mass is zero in exact arithmetic become
-    exactly zero, as in the tree operations, without cutting the gradient."""
-    noise = mass.detach().abs() <= 64 * torch.finfo(mass.dtype).eps * mass.detach().abs().sum(dim=-1, keepdim=True)
-    return torch.where(noise, mass - mass.detach(), mass)
-
-
 def _batched_losses(graph: DensePairs, A_s, B_s, objective, tsd_loss, mutual_information):
     """Closed-form loss of each one-hot sample ``(A_s[i], B_s[i])``: shape (S,)."""
     k = B_s.shape[-1]
@@ -70,10 +63,10 @@ def _batched_losses(graph: DensePairs, A_s, B_s, objective, tsd_loss, mutual_inf
     C = torch.linalg.solve_triangular(eye + anc * anc, eye, upper=True)
     M = A_s @ T                                                       # (S, n, k)
     within = (M * (graph.matrix @ M)).sum(dim=-2)                     # sum_uv p(u,v) M[u] M[v]
-    p = _exact_zeros((within.unsqueeze(-2) @ C).squeeze(-2))          # lca mass of every node
+    p = exact_zeros((within.unsqueeze(-2) @ C).squeeze(-2))          # lca mass of every node
     if objective == "dasgupta":
         return (p * M.sum(dim=-2)).sum(dim=-1)
-    q = _exact_zeros((((graph.degrees @ M) ** 2).unsqueeze(-2) @ C).squeeze(-2))
+    q = exact_zeros((((graph.degrees @ M) ** 2).unsqueeze(-2) @ C).squeeze(-2))
     if tsd_loss == "published":
         return -published_tsd(p, q)
     support = (p > 0) & (q > 0)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from hc_lib.probabilistic import TSD_LOSSES, published_tsd
+from hc_lib.probabilistic import TSD_LOSSES, exact_zeros, published_tsd
 
 __all__ = ["SampledTree", "score_and_gradients", "segment_sum", "OBJECTIVES"]
 
@@ -222,13 +222,11 @@ def _published_tsd_gradients(p: torch.Tensor, q: torch.Tensor):
     """Minus the published guarded TSD (nats) of a sampled tree's ``p`` and ``q``, and its
     derivatives with respect to both (autograd on two vectors of length n').
 
-    The tree operations leave rounding residues of about 1e-17 where a node's mass is zero;
-    they are set to exactly zero first, so that the guards see the same zeros as a one-hot
-    sample does in exact arithmetic.
+    The tree operations leave rounding residues where a node's mass is zero; :func:`exact_zeros`
+    removes them first, so that the guards see the zeros of exact arithmetic.
     """
-    noise = 64 * torch.finfo(p.dtype).eps
-    p = torch.where(p.abs() <= noise * p.abs().sum(), torch.zeros_like(p), p).requires_grad_()
-    q = torch.where(q.abs() <= noise * q.abs().sum(), torch.zeros_like(q), q).requires_grad_()
+    p = exact_zeros(p).detach().requires_grad_()
+    q = exact_zeros(q).detach().requires_grad_()
     with torch.enable_grad():
         loss = -published_tsd(p, q)
         g_p, g_q = torch.autograd.grad(loss, (p, q))

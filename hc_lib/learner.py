@@ -158,6 +158,7 @@ class ProbabilisticLearner:
                                  f"{self.n_internal}")
         self._init_tree = init_tree
         self._pairs = as_pairs(graph, dtype=self.dtype, device=self.device)
+        self._digest = self._fingerprint() if self.checkpoint_dir is not None else None   # once per fit
         self._mask = torch.ones(self.n_internal, self.n_internal, dtype=torch.bool, device=self.device).triu(1)
 
     def _new_run(self, restart: int) -> Run:
@@ -251,8 +252,9 @@ class ProbabilisticLearner:
         are scored in one dense batch; the TSD is scored tree by tree."""
         if self.objective == "dasgupta" and self._graph.shape[0] <= DENSE_NODE_LIMIT:
             dense = getattr(self, "_dense", None) or DensePairs(self._pairs)
-            A_s = torch.stack([ProbabilisticHierarchy.from_parents(pa, pb, dtype=self.dtype).A for pa, pb in candidates])
-            B_s = torch.stack([ProbabilisticHierarchy.from_parents(pa, pb, dtype=self.dtype).B for pa, pb in candidates])
+            one_hots = [ProbabilisticHierarchy.from_parents(pa, pb, dtype=self.dtype) for pa, pb in candidates]
+            A_s = torch.stack([one_hot.A for one_hot in one_hots])
+            B_s = torch.stack([one_hot.B for one_hot in one_hots])
             return batched_scores(dense, A_s, B_s).tolist()
         return [self._score(parents_to_tree(pa, pb)) for pa, pb in candidates]
 
@@ -306,7 +308,7 @@ class ProbabilisticLearner:
                 if key not in _NOT_COMPARED}
 
     def _checkpoint(self, runs, current) -> dict:
-        return {"settings": self._comparable_settings(), "fingerprint": self._fingerprint(),
+        return {"settings": self._comparable_settings(), "fingerprint": self._digest,
                 "runs": runs, "current": current}
 
     def _resume(self, path):
@@ -314,7 +316,7 @@ class ProbabilisticLearner:
         if saved is None:
             return None
         compare_settings(saved["settings"], self._comparable_settings())
-        if saved["fingerprint"] != self._fingerprint():
+        if saved["fingerprint"] != self._digest:
             raise ValueError(f"the checkpoint {path} was written for other data or another initial tree; "
                              f"use another checkpoint_dir")
         return saved
