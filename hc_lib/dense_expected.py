@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from hc_lib.probabilistic import TSD_LOSSES, exact_zeros, published_tsd
+from hc_lib.probabilistic import check_tsd_loss, exact_zeros, published_tsd
 
 __all__ = ["DensePairs", "batched_scores", "dense_expected_gradients", "DENSE_NODE_LIMIT"]
 
@@ -117,8 +117,7 @@ def dense_expected_gradients(graph: DensePairs, A, B, mask, uniforms, *, objecti
     loss : float
         The mean loss of the samples.
     """
-    if tsd_loss not in TSD_LOSSES:
-        raise ValueError(f"unknown TSD loss {tsd_loss!r}; choose one of {', '.join(TSD_LOSSES)}")
+    check_tsd_loss(tsd_loss)
     A = A.detach().requires_grad_()
     B = B.detach().requires_grad_()
     with torch.enable_grad():

@@ -26,19 +26,13 @@ import torch
 from hc_lib.dense_expected import DENSE_NODE_LIMIT, DensePairs, dense_expected_gradients
 from hc_lib.expected import SampledTree, score_and_gradients
 from hc_lib.learner import ProbabilisticLearner, Run, initial_tree
-from hc_lib.probabilistic import TSD_LOSSES, ProbabilisticHierarchy, project_rows_to_simplex, published_tsd
+from hc_lib.probabilistic import ProbabilisticHierarchy, check_tsd_loss, project_rows_to_simplex, published_tsd
 
 __all__ = ["EPH", "FPH", "initial_tree"]
 
 _LOG_OFFSET = 1e-9          # Gumbel-softmax logits are log(p + 1e-9), as published
 EXACT_PAIR_LIMIT = 5_000_000
 ENGINES = ("auto", "dense", "tree")
-
-
-def _check_tsd_loss(tsd_loss):
-    if tsd_loss not in TSD_LOSSES:
-        raise ValueError(f"unknown tsd_loss {tsd_loss!r}; choose one of {', '.join(TSD_LOSSES)}")
-    return tsd_loss
 
 
 class EPH(ProbabilisticLearner):
@@ -132,7 +126,7 @@ class EPH(ProbabilisticLearner):
         self.lr_A, self.lr_B = float(lr_A), float(lr_B)
         self.reset_every, self.lr_B_decay = int(reset_every), float(lr_B_decay)
         self.reset_optimizer = bool(reset_optimizer)
-        self.tsd_loss = _check_tsd_loss(tsd_loss)
+        self.tsd_loss = check_tsd_loss(tsd_loss)
         self.temperature = float(temperature)
         self.n_pairs = n_pairs
         self.engine = engine
@@ -269,7 +263,7 @@ class FPH(ProbabilisticLearner):
         super().__init__(objective, n_internal, n_steps, n_restarts, polish, init, checkpoint_dir, checkpoint_every,
                          device, dtype, random_state, progress)
         self.lr = lr
-        self.tsd_loss = _check_tsd_loss(tsd_loss)
+        self.tsd_loss = check_tsd_loss(tsd_loss)
 
     def _make_optimizer(self, run: Run, state):
         run.A.requires_grad_()

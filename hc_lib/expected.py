@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from hc_lib.probabilistic import TSD_LOSSES, exact_zeros, published_tsd
+from hc_lib.probabilistic import check_tsd_loss, exact_zeros, published_tsd
 
 __all__ = ["SampledTree", "score_and_gradients", "segment_sum", "OBJECTIVES"]
 
@@ -184,8 +184,7 @@ def score_and_gradients(pairs, tree: SampledTree, objective: str = "dasgupta", *
     else:
         if mutual_information is None:
             raise ValueError("the TSD objective needs the graph's mutual_information")
-        if tsd_loss not in TSD_LOSSES:
-            raise ValueError(f"unknown TSD loss {tsd_loss!r}; choose one of {', '.join(TSD_LOSSES)}")
+        check_tsd_loss(tsd_loss)
         mass = tree.subtree_sum(segment_sum(pa, pairs.degrees, k))
         q = tree.minus_children(mass ** 2)
         if tsd_loss == "published":

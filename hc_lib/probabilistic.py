@@ -22,10 +22,17 @@ import torch
 from hc_lib.trees import Tree
 
 __all__ = ["ProbabilisticHierarchy", "parents_to_tree", "project_rows_to_simplex", "published_tsd",
-           "exact_zeros", "TSD_LOSSES"]
+           "exact_zeros", "check_tsd_loss", "TSD_LOSSES"]
 
 TSD_LOSSES = ("published", "exact")
 _GUARD = 1e-7
+
+
+def check_tsd_loss(tsd_loss: str) -> str:
+    """``tsd_loss`` if it names a TSD loss, else a ``ValueError`` that lists them."""
+    if tsd_loss not in TSD_LOSSES:
+        raise ValueError(f"unknown tsd_loss {tsd_loss!r}; choose one of {', '.join(TSD_LOSSES)}")
+    return tsd_loss
 
 
 def published_tsd(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -240,8 +247,7 @@ class ProbabilisticHierarchy:
         ``loss="exact"`` leaves out the nodes where p or q vanish; ``loss="published"`` is the
         published code's guarded KL (:func:`published_tsd`), still reported as ``100 KL / I``.
         """
-        if loss not in TSD_LOSSES:
-            raise ValueError(f"unknown TSD loss {loss!r}; choose one of {', '.join(TSD_LOSSES)}")
+        check_tsd_loss(loss)
         p, q, _ = self.soft_distributions(pairs)
         if loss == "published":
             return 100.0 * published_tsd(p, q) / mutual_information

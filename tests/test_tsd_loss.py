@@ -126,5 +126,5 @@ def test_dense_pairs_of_vectors_are_the_similarity_graph():
 def test_dense_engine_refuses_a_bad_tsd_loss():
     A = torch.full((3, 2), 0.5, dtype=torch.float64)
     B = torch.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
-    with pytest.raises(ValueError, match="unknown TSD loss"):
+    with pytest.raises(ValueError, match="unknown tsd_loss"):
         dense_expected_gradients(None, A, B, torch.ones(2, 2, dtype=torch.bool).triu(1), [], tsd_loss="nats")
