@@ -197,44 +197,57 @@ class EPH(ProbabilisticLearner):
         generator = generator if generator is not None else torch.Generator(device=A.device)
         weights_A = A.detach() + _LOG_OFFSET
         weights_B = torch.where(mask, B.detach() + _LOG_OFFSET, torch.zeros_like(B))[:-1]
-        uniforms = [(_uniform(weights_A, generator), _uniform(weights_B, generator)) for _ in range(self.n_samples)]
         if getattr(self, "_dense", None) is not None and pairs is self._pairs:
+            uniforms = [(_uniform(weights_A, generator), _uniform(weights_B, generator))
+                        for _ in range(self.n_samples)]
             return dense_expected_gradients(self._dense, A, B, mask, uniforms, objective=self.objective,
                                             tsd_loss=self.tsd_loss, mutual_information=self._info,
                                             temperature=self.temperature, log_offset=_LOG_OFFSET)
         with torch.no_grad():
             grad_A, grad_B = torch.zeros_like(A), torch.zeros_like(B)
+            soft_A, soft_B = torch.empty_like(weights_A), torch.empty_like(weights_B)
+            scratch_A, scratch_B = torch.empty_like(weights_A), torch.empty_like(weights_B)
+            sample_grad_A = torch.empty_like(weights_A)
             root = torch.tensor([B.shape[0] - 1], device=B.device)
             total = 0.0
-            for noise_A, noise_B in uniforms:
-                soft_A = self._gumbel_softmax(weights_A, noise_A)
-                soft_B = self._gumbel_softmax(weights_B, noise_B)
+            for _ in range(self.n_samples):
+                self._gumbel_softmax(weights_A, generator, soft_A)
+                self._gumbel_softmax(weights_B, generator, soft_B)
                 pa, pb = soft_A.argmax(dim=1), torch.cat([soft_B.argmax(dim=1), root])
                 loss, g_A, g_B = score_and_gradients(pairs, SampledTree(pa, pb), self.objective,
-                                                     mutual_information=self._info, tsd_loss=self.tsd_loss)
+                                                     mutual_information=self._info, tsd_loss=self.tsd_loss,
+                                                     out=sample_grad_A)
                 total += float(loss)
-                grad_A += _softmax_backward(soft_A, g_A)
-                grad_B[:-1] += _softmax_backward(soft_B, g_B[:-1] * mask[:-1])
+                grad_A += _softmax_backward(soft_A, g_A, scratch_A)
+                grad_B[:-1] += _softmax_backward(soft_B, g_B[:-1].mul_(mask[:-1]), scratch_B)
             scale = 1.0 / (self.n_samples * self.temperature)
             grad_A *= scale / weights_A
             grad_B[:-1] *= scale / weights_B.clamp_min(_LOG_OFFSET)
             grad_B[~mask] = 0.0
         return grad_A, grad_B, total / self.n_samples
 
-    def _gumbel_softmax(self, weights: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
-        noisy = weights / -torch.log(uniform.clamp_min(torch.finfo(weights.dtype).tiny))
+    def _gumbel_softmax(self, weights: torch.Tensor, generator, out: torch.Tensor) -> torch.Tensor:
+        """One Gumbel-softmax sample of the rows of ``weights`` into ``out`` (see
+        :meth:`expected_gradients`), computed in place: these matrices are n x n', and on CPU
+        a new one costs page faults on top of the arithmetic."""
+        out.uniform_(generator=generator)                       # the stream of torch.rand
+        log_uniform = out.clamp_min_(torch.finfo(weights.dtype).tiny).log_()
+        noisy = torch.div(weights, log_uniform, out=out)        # minus w / E, exactly
         if self.temperature != 1.0:
-            noisy = (noisy / noisy.amax(dim=1, keepdim=True)) ** (1.0 / self.temperature)
-        return noisy / noisy.sum(dim=1, keepdim=True)
+            noisy.neg_()
+            noisy.div_(noisy.amax(dim=1, keepdim=True)).pow_(1.0 / self.temperature)
+        return noisy.div_(noisy.sum(dim=1, keepdim=True))
 
 
 def _uniform(like: torch.Tensor, generator) -> torch.Tensor:
     return torch.rand(like.shape, generator=generator, dtype=like.dtype, device=like.device)
 
 
-def _softmax_backward(probs: torch.Tensor, grad_output: torch.Tensor) -> torch.Tensor:
-    """Gradient through a row softmax with outputs ``probs`` (given d loss / d outputs)."""
-    return probs * (grad_output - (probs * grad_output).sum(dim=1, keepdim=True))
+def _softmax_backward(probs: torch.Tensor, grad_output: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
+    """Gradient through a row softmax with outputs ``probs`` (given d loss / d outputs), in
+    place of ``grad_output``."""
+    centre = torch.mul(probs, grad_output, out=scratch).sum(dim=1, keepdim=True)
+    return grad_output.sub_(centre).mul_(probs)
 
 
 class FPH(ProbabilisticLearner):

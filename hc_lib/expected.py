@@ -38,6 +38,10 @@ class SampledTree:
 
     Internal nodes ``0..k-1`` (k = n'), parents have larger indices, ``k - 1`` is the root;
     ``pb[k - 1]`` is ignored. Internal nodes may have no leaf below them or a single child.
+
+    Every whole-tree query costs a few vector operations of length k (binary lifting, and the
+    depth-first preorder in which a subtree is a contiguous range) or, for the k x k table of
+    lowest common ancestors that the gradients read, a few passes over k x k small integers.
     """
 
     def __init__(self, pa: torch.Tensor, pb: torch.Tensor):
@@ -51,14 +55,14 @@ class SampledTree:
         self.is_root[k - 1] = True
         depth = (~self.is_root).long()
         jump = up.clone()
-        self._lifts = [up]
+        self._lifts = [up]                   # _lifts[j]: the 2^j-th ancestor (the root beyond it)
         for _ in range(max(1, (k - 1).bit_length())):
             depth = depth + depth[jump]
             jump = jump[jump]
             self._lifts.append(jump)
         self.depth = depth
         self._pre = None
-        self._ancestors = None
+        self._lca = None
 
     # ---- tree operations ---------------------------------------------------------------
     def path_sum(self, values: torch.Tensor) -> torch.Tensor:
@@ -75,10 +79,7 @@ class SampledTree:
         """Sum of ``values`` (rows) over every internal node's descendants-or-self: in preorder
         a subtree is a contiguous range, so this is a difference of prefix sums."""
         pre, span = self.preorder()
-        prefix = torch.zeros((values.shape[0] + 1,) + values.shape[1:], dtype=values.dtype, device=values.device)
-        prefix[1:][pre] = values
-        prefix = prefix.cumsum(dim=0)
-        return prefix[pre + span] - prefix[pre]
+        return _range_sums(_preorder_rows(values, pre), pre, pre + span)
 
     def minus_children(self, values: torch.Tensor) -> torch.Tensor:
         """``values[x] - sum over internal children c of values[c]`` (``values (I - B)``)."""
@@ -94,7 +95,12 @@ class SampledTree:
         (itself included): the subtree of x is the position range [pre[x], pre[x] + span[x])."""
         if self._pre is None:
             k, up, device = self.n_internal, self.up, self.up.device
-            span = self.ancestor_matrix().sum(dim=0)                                 # descendants-or-self
+            # descendants within 2^(j+1) steps: those within 2^j, and those within 2^j of the
+            # nodes exactly 2^j below
+            span = torch.ones(k, dtype=torch.long, device=device)
+            for level, jump in enumerate(self._lifts[:-1]):
+                below = self.depth >= 2 ** level
+                span = span + segment_sum(jump[below], span[below], k)
             siblings = torch.argsort(torch.where(self.is_root, -1, up), stable=True)   # root first
             before = torch.cumsum(span[siblings], 0) - span[siblings]
             first_sibling = torch.full((k,), k - 1, dtype=torch.long, device=device)
@@ -105,49 +111,57 @@ class SampledTree:
             self._pre, self._span = self.path_sum(relative), span
         return self._pre, self._span
 
-    def ancestor_matrix(self) -> torch.Tensor:
-        """``T[a, x]``: x is an ancestor of a or a itself (the matrix ``(I - B)^-1``), built by
-        doubling: the ancestors within 2^(j+1) steps of a are those within 2^j steps of a and
-        of its 2^j-th ancestor."""
-        if self._ancestors is None:
-            k = self.n_internal
-            reach = torch.eye(k, dtype=torch.bool, device=self.up.device)
+    def lca_matrix(self) -> torch.Tensor:
+        """``L[a, b]``: the lowest common ancestor of internal nodes a and b (k x k).
+
+        Among the ancestors-or-self x of a whose subtree holds b, the lowest has the smallest
+        index (parents have larger ones), so the minimum over a's root path, taken by doubling
+        along the lifts, is the answer.
+        """
+        if self._lca is None:
+            k, device = self.n_internal, self.up.device
+            pre, span = self.preorder()
+            dtype = torch.int16 if k < 2 ** 15 else torch.int64       # small integers: fewer bytes to pass
+            offset = pre.to(dtype)[None, :] - pre.to(dtype)[:, None]
+            inside = (offset >= 0) & (offset < span.to(dtype)[:, None])
+            own = torch.arange(k, dtype=dtype, device=device)[:, None]
+            table = torch.where(inside, own, torch.full_like(own, k))
             for jump in self._lifts[:-1]:
-                reach = reach | reach[jump]
-            self._ancestors = reach
-        return self._ancestors
+                table = torch.minimum(table, table.index_select(0, jump))
+            self._lca = table.long()
+        return self._lca
 
     def lca(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Lowest common ancestors of internal node pairs ``(a[i], b[i])``."""
-        pre, span = self.preorder()
-        pre_b = pre[b]
-
-        def contains(x):
-            return (pre[x] <= pre_b) & (pre_b < pre[x] + span[x])
-
-        node = a
-        for jump in reversed(self._lifts[:-1]):
-            ancestor = jump[node]
-            node = torch.where(contains(ancestor), node, ancestor)
-        return torch.where(contains(a), a, self.up[node])
+        return self.lca_matrix()[a, b]
 
     def common_path_sums(self, values: torch.Tensor) -> torch.Tensor:
         """``F[a, b] = sum of values over the common ancestors of a and b`` (= the path sum
-        at their lca), i.e. ``T diag(values) T^T``, shape (k, k), in O(k^2).
+        at their lca), i.e. ``T diag(values) T^T`` with T the ancestor relation, shape (k, k)."""
+        return self.path_sum(values).take(self.lca_matrix())
 
-        Row a adds ``values[x]`` over the preorder range of every ancestor x of a (a
-        difference array along the preorder, then a cumulative sum).
-        """
-        k = self.n_internal
-        pre, span = self.preorder()
-        weighted = self.ancestor_matrix() * values[None, :]
-        steps = segment_sum(pre, weighted, k + 1, dim=1) - segment_sum(pre + span, weighted, k + 1, dim=1)
-        return steps[:, :k].cumsum(dim=1)[:, pre]
+
+def _preorder_rows(values: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
+    """``values`` with row x moved to position ``pre[x]``."""
+    return values.new_empty(values.shape).index_copy_(0, pre, values)
+
+
+def _range_sums(rows: torch.Tensor, start: torch.Tensor, stop: torch.Tensor) -> torch.Tensor:
+    """``sum(rows[start[i]:stop[i]])`` for every i, from prefix sums over the rows (for a
+    matrix taken along its transpose's last axis: torch's cumulative sum over the first axis
+    of a matrix is several times slower than over the last)."""
+    if rows.ndim == 1:
+        prefix = torch.cat([rows.new_zeros(1), rows.cumsum(0)])
+    else:
+        transposed = rows.new_zeros(rows.shape[1], rows.shape[0] + 1)
+        transposed[:, 1:] = rows.T
+        prefix = transposed.cumsum_(1).T.contiguous()
+    return prefix.index_select(0, stop) - prefix.index_select(0, start)
 
 
 def score_and_gradients(pairs, tree: SampledTree, objective: str = "dasgupta", *,
                         mutual_information: float | None = None, gradients: bool = True,
-                        tsd_loss: str = "exact"):
+                        tsd_loss: str = "exact", out: torch.Tensor | None = None):
     """Score of a sampled tree and the gradient of FPH's closed form at that one-hot point.
 
     Parameters
@@ -162,6 +176,8 @@ def score_and_gradients(pairs, tree: SampledTree, objective: str = "dasgupta", *
         "exact": minus ``100 * TSD / I``, nodes that no edge meets left out. "published": minus
         the published code's guarded KL in nats (:func:`hc_lib.probabilistic.published_tsd`),
         which keeps those nodes in the gradient.
+    out : tensor (n, k), optional
+        Where to write ``grad_A`` (a learner reuses one buffer for all its samples).
 
     Returns
     -------
@@ -203,17 +219,19 @@ def score_and_gradients(pairs, tree: SampledTree, objective: str = "dasgupta", *
 
     g_qp = tree.minus_parent(g_p)
     F_p = tree.common_path_sums(g_qp)
-    grad_A = 2.0 * pairs.propagate(F_p, pa)
+    grad_A = pairs.propagate(2.0 * F_p, pa, out=out)
     nonroot = (~tree.is_root).to(dtype)[:, None]
-    parent_rows = -2.0 * nonroot * p[:, None] * F_p[tree.up]
+    parent_rows = -2.0 * nonroot * p[:, None] * F_p.index_select(0, tree.up)
     if g_size is not None:
-        grad_A = grad_A + tree.path_sum(g_size)[None, :]
+        grad_A += tree.path_sum(g_size)[None, :]
     if q is not None:
         g_qq = tree.minus_parent(g_q)
-        grad_A = grad_A + 2.0 * pairs.degrees[:, None] * tree.path_sum(mass * g_qq)[None, :]
-        parent_rows = parent_rows - 2.0 * nonroot * q[:, None] * tree.common_path_sums(g_qq)[tree.up]
-    per_parent = segment_sum(pa, grad_A, k)
-    grad_B = tree.subtree_sum(per_parent + parent_rows)
+        grad_A.addr_(pairs.degrees, tree.path_sum(mass * g_qq), alpha=2.0)
+        parent_rows = parent_rows - 2.0 * nonroot * q[:, None] * tree.common_path_sums(g_qq).index_select(0, tree.up)
+    # rows summed per parent straight into preorder positions, then over subtrees
+    pre, span = tree.preorder()
+    rows = grad_A.new_zeros(k, grad_A.shape[1]).index_add_(0, pre.index_select(0, pa), grad_A)
+    grad_B = _range_sums(rows.index_add_(0, pre, parent_rows), pre, pre + span)
     return loss, grad_A, grad_B
 
 

@@ -12,7 +12,7 @@ Shared interface (``pa`` is the parent of every leaf among ``n'`` internal nodes
 
 ``degrees``                       ``p(u) = sum_v p(u, v)``
 ``within(M)``                     ``sum_{u,v} p(u,v) M[u,j] M[v,j]`` for a dense ``M`` (autograd)
-``propagate(F, pa)``              ``R[u, :] = sum_v p(u, v) F[pa[v], :]``
+``propagate(F, pa, out=None)``    ``R[u, :] = sum_v p(u, v) F[pa[v], :]`` (into ``out`` if given)
 ``lca_mass(tree)``                 pair mass meeting at each internal node of a sampled tree
 """
 from __future__ import annotations
@@ -70,14 +70,14 @@ class SparsePairs:
     def within(self, M: torch.Tensor) -> torch.Tensor:
         return (M * torch.sparse.mm(self._sparse(), M)).sum(dim=0)
 
-    def propagate(self, F: torch.Tensor, pa: torch.Tensor) -> torch.Tensor:
+    def propagate(self, F: torch.Tensor, pa: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         # rows are sorted, so the row pointer is fixed; a product with repeated column indices
         # in a row simply adds them up, which is what grouping the neighbours by parent means
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
             grouped = torch.sparse_csr_tensor(self._row_pointer(), pa[self.cols], self.probs,
                                               (self.n_nodes, F.shape[0]), check_invariants=False)
-        return grouped @ F
+        return grouped @ F if out is None else torch.mm(grouped, F, out=out)
 
     def _row_pointer(self):
         if self._crow is None:
@@ -91,17 +91,8 @@ class SparsePairs:
     def lca_mass(self, tree) -> torch.Tensor:
         """Edge mass meeting at every internal node of a sampled tree (see
         :class:`hc_lib.expected.SampledTree`); a self-loop meets at its leaf's parent."""
-        # mass inside each cluster = a square of the pair-mass matrix in preorder coordinates,
-        # read off 2-d prefix sums; the lca mass is a cluster's minus its children's
-        k = tree.n_internal
-        pre, span = tree.preorder()
-        position = pre[tree.pa]
-        grid = segment_sum(position[self.rows] * k + position[self.cols], self.probs, k * k)
-        prefix = torch.zeros(k + 1, k + 1, dtype=grid.dtype, device=grid.device)
-        prefix[1:, 1:] = grid.view(k, k).cumsum(0).cumsum(1)
-        start, stop = pre, pre + span
-        inside = prefix[stop, stop] - prefix[start, stop] - prefix[stop, start] + prefix[start, start]
-        return tree.minus_children(inside)
+        meeting = tree.lca_matrix().view(-1).take(tree.pa[self.rows] * tree.n_internal + tree.pa[self.cols])
+        return segment_sum(meeting, self.probs, tree.n_internal)
 
 
 class SimilarityPairs:
@@ -123,12 +114,12 @@ class SimilarityPairs:
         diagonal = (self.self_similarity[:, None] * M * M).sum(dim=0)
         return (0.5 * sums ** 2 + 0.5 * (projected ** 2).sum(dim=0) - diagonal) / self.total
 
-    def propagate(self, F: torch.Tensor, pa: torch.Tensor) -> torch.Tensor:
+    def propagate(self, F: torch.Tensor, pa: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         k = F.shape[0]
         count = segment_sum(pa, torch.ones_like(pa, dtype=F.dtype), k)
         row_sums = segment_sum(pa, self.rows_, k)
-        result = 0.5 * (count @ F)[None, :] + 0.5 * self.rows_ @ (row_sums.T @ F)
-        return (result - self.self_similarity[:, None] * F[pa]) / self.total
+        result = torch.matmul(self.rows_, row_sums.T @ F, out=out).mul_(0.5).add_(0.5 * (count @ F))
+        return result.addcmul_(self.self_similarity[:, None], F.index_select(0, pa), value=-1.0).div_(self.total)
 
     def lca_mass(self, tree) -> torch.Tensor:
         """Pair mass meeting at every internal node of a sampled tree (see

@@ -209,6 +209,23 @@ def test_projection_onto_the_simplex():
     torch.testing.assert_close(masked[:-1].sum(1), torch.ones(3, dtype=torch.float64))
 
 
+
+def _sorted_projection(rows):
+    """The textbook projection: sort, find the last index whose entry stays positive."""
+    ordered = torch.sort(rows, dim=1, descending=True).values
+    cumulative = ordered.cumsum(dim=1) - 1.0
+    ranks = torch.arange(1, rows.shape[1] + 1, dtype=rows.dtype)
+    count = (ordered - cumulative / ranks > 0).sum(dim=1, keepdim=True)
+    return (rows - cumulative.gather(1, count - 1) / count).clamp(min=0.0)
+
+
+@pytest.mark.parametrize("scale", [0.01, 1.0, 100.0])
+def test_projection_equals_the_sorting_algorithm(scale):
+    generator = torch.Generator().manual_seed(13)
+    rows = scale * torch.randn(200, 64, dtype=torch.float64, generator=generator)
+    rows[:50] = torch.eye(64, dtype=torch.float64)[:50] + 0.05 * torch.sign(rows[:50])    # one-hot after a step
+    torch.testing.assert_close(project_rows_to_simplex(rows), _sorted_projection(rows), rtol=0, atol=1e-14)
+
 @pytest.mark.parametrize("A, B, message", [
     (torch.ones(3, 2) / 2, torch.tensor([[0.0, 1.0], [1.0, 0.0]]), "upper-triangular"),
     (torch.ones(3, 2), torch.tensor([[0.0, 1.0], [0.0, 0.0]]), "sum to one"),
