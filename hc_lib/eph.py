@@ -23,7 +23,7 @@ import math
 
 import torch
 
-from hc_lib.dense_expected import DENSE_NODE_LIMIT, DensePairs, dense_expected_gradients
+from hc_lib.dense_expected import DENSE_NODE_LIMIT, DensePairs, sample_gradients
 from hc_lib.expected import SampledTree, score_and_gradients
 from hc_lib.learner import ProbabilisticLearner, Run, initial_tree
 from hc_lib.probabilistic import ProbabilisticHierarchy, check_tsd_loss, project_rows_to_simplex, published_tsd
@@ -197,56 +197,73 @@ class EPH(ProbabilisticLearner):
         generator = generator if generator is not None else torch.Generator(device=A.device)
         weights_A = A.detach() + _LOG_OFFSET
         weights_B = torch.where(mask, B.detach() + _LOG_OFFSET, torch.zeros_like(B))[:-1]
-        if getattr(self, "_dense", None) is not None and pairs is self._pairs:
-            uniforms = [(_uniform(weights_A, generator), _uniform(weights_B, generator))
-                        for _ in range(self.n_samples)]
-            return dense_expected_gradients(self._dense, A, B, mask, uniforms, objective=self.objective,
-                                            tsd_loss=self.tsd_loss, mutual_information=self._info,
-                                            temperature=self.temperature, log_offset=_LOG_OFFSET)
         with torch.no_grad():
-            grad_A, grad_B = torch.zeros_like(A), torch.zeros_like(B)
-            soft_A, soft_B = torch.empty_like(weights_A), torch.empty_like(weights_B)
-            scratch_A, scratch_B = torch.empty_like(weights_A), torch.empty_like(weights_B)
-            sample_grad_A = torch.empty_like(weights_A)
-            root = torch.tensor([B.shape[0] - 1], device=B.device)
-            total = 0.0
-            for _ in range(self.n_samples):
-                self._gumbel_softmax(weights_A, generator, soft_A)
-                self._gumbel_softmax(weights_B, generator, soft_B)
-                pa, pb = soft_A.argmax(dim=1), torch.cat([soft_B.argmax(dim=1), root])
-                loss, g_A, g_B = score_and_gradients(pairs, SampledTree(pa, pb), self.objective,
-                                                     mutual_information=self._info, tsd_loss=self.tsd_loss,
-                                                     out=sample_grad_A)
-                total += float(loss)
-                grad_A += _softmax_backward(soft_A, g_A, scratch_A)
-                grad_B[:-1] += _softmax_backward(soft_B, g_B[:-1].mul_(mask[:-1]), scratch_B)
+            if getattr(self, "_dense", None) is not None and pairs is self._pairs:
+                grad_A, grad_B, total = self._dense_gradients(weights_A, weights_B, generator)
+            else:
+                grad_A, grad_B, total = self._tree_gradients(weights_A, weights_B, pairs, mask, generator)
             scale = 1.0 / (self.n_samples * self.temperature)
             grad_A *= scale / weights_A
             grad_B[:-1] *= scale / weights_B.clamp_min(_LOG_OFFSET)
             grad_B[~mask] = 0.0
         return grad_A, grad_B, total / self.n_samples
 
-    def _gumbel_softmax(self, weights: torch.Tensor, generator, out: torch.Tensor) -> torch.Tensor:
-        """One Gumbel-softmax sample of the rows of ``weights`` into ``out`` (see
-        :meth:`expected_gradients`), computed in place: these matrices are n x n', and on CPU
-        a new one costs page faults on top of the arithmetic."""
-        out.uniform_(generator=generator)                       # the stream of torch.rand
+    def _tree_gradients(self, weights_A, weights_B, pairs, mask, generator):
+        """One sample at a time: tree operations, and buffers reused by every sample."""
+        k = weights_B.shape[1]
+        grad_A, grad_B = torch.zeros_like(weights_A), weights_B.new_zeros(k, k)
+        soft_A, soft_B = torch.empty_like(weights_A), torch.empty_like(weights_B)
+        scratch_A, scratch_B = torch.empty_like(weights_A), torch.empty_like(weights_B)
+        sample_grad_A = torch.empty_like(weights_A)
+        root = torch.tensor([k - 1], device=weights_B.device)
+        total = 0.0
+        for _ in range(self.n_samples):
+            self._gumbel_softmax(weights_A, soft_A, generator)
+            self._gumbel_softmax(weights_B, soft_B, generator)
+            pa, pb = soft_A.argmax(dim=1), torch.cat([soft_B.argmax(dim=1), root])
+            loss, g_A, g_B = score_and_gradients(pairs, SampledTree(pa, pb), self.objective,
+                                                 mutual_information=self._info, tsd_loss=self.tsd_loss,
+                                                 out=sample_grad_A)
+            total += float(loss)
+            grad_A += _softmax_backward(soft_A, g_A, scratch_A)
+            grad_B[:-1] += _softmax_backward(soft_B, g_B[:-1].mul_(mask[:-1]), scratch_B)
+        return grad_A, grad_B, total
+
+    def _dense_gradients(self, weights_A, weights_B, generator):
+        """All samples at once, from one draw of noise in the tree engine's order."""
+        (n, k), size_A, S = weights_A.shape, weights_A.numel(), self.n_samples
+        noise = torch.rand(S, size_A + weights_B.numel(), generator=generator, dtype=weights_A.dtype,
+                           device=weights_A.device)
+        soft_A = self._gumbel_softmax(weights_A, noise[:, :size_A].view(S, n, k))
+        soft_B = self._gumbel_softmax(weights_B, noise[:, size_A:].view(S, k - 1, k))
+        hard_A = torch.zeros_like(soft_A).scatter_(-1, soft_A.argmax(dim=-1, keepdim=True), 1.0)
+        hard_B = torch.zeros_like(soft_B).scatter_(-1, soft_B.argmax(dim=-1, keepdim=True), 1.0)
+        losses, g_A, g_B = sample_gradients(self._dense, hard_A, torch.cat([hard_B, hard_B.new_zeros(S, 1, k)], dim=1),
+                                            self.objective, self.tsd_loss, self._info)
+        grad_A = _softmax_backward(soft_A, g_A, torch.empty_like(g_A)).sum(dim=0)
+        grad_B = weights_B.new_zeros(k, k)
+        grad_B[:-1] = _softmax_backward(soft_B, g_B[:, :-1], torch.empty_like(soft_B)).sum(dim=0)
+        return grad_A, grad_B, float(losses.sum())
+
+    def _gumbel_softmax(self, weights: torch.Tensor, out: torch.Tensor, generator=None) -> torch.Tensor:
+        """Gumbel-softmax samples of the rows of ``weights`` from the uniform noise in ``out``
+        (drawn there first when a generator is given; see :meth:`expected_gradients`), in place:
+        these matrices are n x n', and on CPU a new one costs page faults on top of the
+        arithmetic."""
+        if generator is not None:
+            out.uniform_(generator=generator)                   # the stream of torch.rand
         log_uniform = out.clamp_min_(torch.finfo(weights.dtype).tiny).log_()
         noisy = torch.div(weights, log_uniform, out=out)        # minus w / E, exactly
         if self.temperature != 1.0:
             noisy.neg_()
-            noisy.div_(noisy.amax(dim=1, keepdim=True)).pow_(1.0 / self.temperature)
-        return noisy.div_(noisy.sum(dim=1, keepdim=True))
-
-
-def _uniform(like: torch.Tensor, generator) -> torch.Tensor:
-    return torch.rand(like.shape, generator=generator, dtype=like.dtype, device=like.device)
+            noisy.div_(noisy.amax(dim=-1, keepdim=True)).pow_(1.0 / self.temperature)
+        return noisy.div_(noisy.sum(dim=-1, keepdim=True))
 
 
 def _softmax_backward(probs: torch.Tensor, grad_output: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
     """Gradient through a row softmax with outputs ``probs`` (given d loss / d outputs), in
     place of ``grad_output``."""
-    centre = torch.mul(probs, grad_output, out=scratch).sum(dim=1, keepdim=True)
+    centre = torch.mul(probs, grad_output, out=scratch).sum(dim=-1, keepdim=True)
     return grad_output.sub_(centre).mul_(probs)
 
 

@@ -220,10 +220,11 @@ def _sorted_projection(rows):
 
 
 @pytest.mark.parametrize("scale", [0.01, 1.0, 100.0])
-def test_projection_equals_the_sorting_algorithm(scale):
+@pytest.mark.parametrize("width", [8, 300])                  # sorted, and by Michelot's algorithm
+def test_projection_equals_the_sorting_algorithm(scale, width):
     generator = torch.Generator().manual_seed(13)
-    rows = scale * torch.randn(200, 64, dtype=torch.float64, generator=generator)
-    rows[:50] = torch.eye(64, dtype=torch.float64)[:50] + 0.05 * torch.sign(rows[:50])    # one-hot after a step
+    rows = scale * torch.randn(200, width, dtype=torch.float64, generator=generator)
+    rows[:8] = torch.eye(width, dtype=torch.float64)[:8] + 0.05 * torch.sign(rows[:8])    # one-hot after a step
     torch.testing.assert_close(project_rows_to_simplex(rows), _sorted_projection(rows), rtol=0, atol=1e-14)
 
 @pytest.mark.parametrize("A, B, message", [
