@@ -1,6 +1,6 @@
 """One experiment of the EPH tables, end to end: data, method, scores, provenance.
 
-The notebooks (``04_eph_graphs``, ``05_eph_vectors``) and the table scripts call
+The notebooks (``05_eph_graphs``, ``06_eph_vectors``) and the table scripts call
 :func:`run_experiment` for one configuration and save what it returns with :func:`write_json`,
 so a table is a set of JSON files, each one a finished run that a later failure cannot lose.
 """

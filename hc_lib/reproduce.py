@@ -2,7 +2,7 @@
 
 A *sweep* is a YAML file under ``sweeps/``::
 
-    notebook: notebooks/05_eph_vectors.md    # the MyST source, relative to the YAML file's repository
+    notebook: notebooks/06_eph_vectors.md    # the MyST source, relative to the YAML file's repository
     parameters: {profile: quick}             # fixed parameters of every run
     grid: {dataset: [zoo, iris], method: [EPH, FPH]}
     seeds: [0, 1]                            # one run per grid point and seed

@@ -313,7 +313,7 @@ def check_sweep(sweep, path=None) -> list[str]:
 
     notebook = None
     if "notebook" not in sweep:
-        problem("the sweep names no notebook (e.g. notebook: notebooks/05_eph_vectors.md)")
+        problem("the sweep names no notebook (e.g. notebook: notebooks/06_eph_vectors.md)")
     elif not isinstance(sweep["notebook"], str):
         problem(f"notebook: {_value(sweep['notebook'])} is not a file name")
     else:

@@ -2,7 +2,7 @@
 
 The mechanics tests run ``tests/data/sweep_probe.md``, a notebook that computes a known number,
 appends a line to a marker file per execution and can be told to fail; one test runs the real
-smoke sweep ``sweeps/ci_smoke.yaml`` (notebook 05, 6 runs, about a minute on 2 cores). The
+smoke sweep ``sweeps/ci_smoke.yaml`` (notebook 06, 6 runs, about a minute on 2 cores). The
 refusal tests run the ``hc-repro`` command on bad sweeps and execute no notebook.
 """
 from __future__ import annotations
@@ -189,11 +189,11 @@ def refused(tmp_path, sweep, *words, dry_run=False) -> str:
 
 
 def test_refuses_an_unknown_parameter_of_the_real_notebook(tmp_path):
-    """The brief's example: a typo n_step for n_steps of notebook 05 (its .md, read, not run)."""
-    sweep = write_sweep(tmp_path, {"notebook": str(ROOT / "notebooks" / "05_eph_vectors.md"),
+    """The brief's example: a typo n_step for n_steps of notebook 06 (its .md, read, not run)."""
+    sweep = write_sweep(tmp_path, {"notebook": str(ROOT / "notebooks" / "06_eph_vectors.md"),
                                    "parameters": {"n_step": 10000, "profile": "quick"},
                                    "grid": {"dataset": ["zoo"], "method": ["EPH"]}})
-    refused(tmp_path, sweep, "sweeps/bad.yaml", "parameters", "n_step", "05_eph_vectors.md", "did you mean n_steps?")
+    refused(tmp_path, sweep, "sweeps/bad.yaml", "parameters", "n_step", "06_eph_vectors.md", "did you mean n_steps?")
 
 
 def test_refuses_an_unknown_grid_parameter_also_in_a_dry_run(tmp_path, tiny):
@@ -497,7 +497,7 @@ hc_lib.learner.save_checkpoint = _save_then_die
 
 
 def test_killed_eph_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
-    """Notebook 05 on zoo with a relative checkpoint_dir, as the EPH sweeps run it: the kernel dies
+    """Notebook 06 on zoo with a relative checkpoint_dir, as the EPH sweeps run it: the kernel dies
     mid-fit, the run is recorded as failed, its work folder keeps the checkpoint, and running the
     sweep again continues that fit from the checkpoint (not from step 0) to the very result of a
     fit that never stopped."""
@@ -512,7 +512,7 @@ def test_killed_eph_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     sweep = tmp_path / "eph_resume.yaml"
     sweep.write_text(yaml.safe_dump({
-        "notebook": str(ROOT / "notebooks" / "05_eph_vectors.md"),
+        "notebook": str(ROOT / "notebooks" / "06_eph_vectors.md"),
         "parameters": {"objective": "dasgupta", "method": "EPH", "profile": "quick", "device": "cpu",
                        "checkpoint_dir": "checkpoints", "checkpoint_every": 2, **settings},
         "grid": {"dataset": ["zoo"]}, "seeds": [0]}))
