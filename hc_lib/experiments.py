@@ -29,7 +29,7 @@ LEARNED = ("EPH", "FPH")
 BASELINES = ("AL", "Louvain", "WL", "SL", "CL")
 METHODS = LEARNED + BASELINES
 
-# settings of the two profiles; "full" is the published one (SPEC section 2)
+# settings of the two profiles; "full" is the published one (the book's chapter "Reproduced tables")
 PROFILES = {
     "quick": {"EPH": {"n_steps": 60, "n_samples": 5, "reset_every": 20}, "FPH": {"n_steps": 100}},
     "full": {"EPH": {"n_steps": 10_000, "n_samples": 20, "reset_every": 1000}, "FPH": {"n_steps": 1000}},

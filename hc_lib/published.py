@@ -1,6 +1,6 @@
 """The published numbers we compare with, typed from the papers (reference only, never a result).
 
-``DASGUPTA`` and ``TSD`` are the EPH poster's tables (``shared/seeds/eph_poster.txt``): rows are
+``DASGUPTA`` and ``TSD`` are the tables of the EPH poster (Kollovieh et al., NeurIPS 2024): rows are
 methods, keys datasets; ``None`` marks a published "OOM". TSD values are ``100 * TSD / I`` on the
 *legacy* scale of scikit-network <= 0.24 (see :func:`hc_lib.metrics.legacy_tree_sampling_divergence`).
 Dasgupta costs use the normalisation of :func:`hc_lib.metrics.dasgupta_cost`.

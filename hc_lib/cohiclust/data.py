@@ -51,7 +51,7 @@ def _paper(backbone, depth, n_clusters, batch_size, pretrain_epochs, epochs, ima
             "prune_after": 50, "crop_scale": (0.08, 1.0)}
 
 
-#: The published configuration of every dataset of the paper (SPEC section 3). ``depth`` T gives
+#: The published configuration of every dataset of the paper and its authors' code. ``depth`` T gives
 #: ``n_leaves = 2**T`` leaves, pruned one per epoch down to ``n_clusters`` from ``prune_after``
 #: epochs into the tree phase; ``epochs`` counts the tree phase, after ``pretrain_epochs`` of
 #: SimCLR alone. MNIST / F-MNIST (the paper's appendix): ResNet-18, 16 leaves, 200 + 100 epochs,

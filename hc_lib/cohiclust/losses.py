@@ -3,7 +3,7 @@
 Every loss takes the ``2N`` views of a batch stacked as ``[first views; second views]``, so
 view ``i`` and view ``i + N`` come from the same image (a positive pair) and every other pair
 of distinct views is a negative pair. The full objective of the tree phase is
-``CoHiLoss + 2^-T * R1 + NT-Xent`` (SPEC section 3).
+``CoHiLoss + 2^-T * R1 + NT-Xent`` (Znalezniak et al., ECML PKDD 2023, and its authors' code).
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def cohi_loss(masses_or_levels, *, leaf_mask: torch.Tensor | None = None,
 
     The similarity of two views is ``s = sum_{t=1..T} sum_i sqrt(P_t^i(a) P_t^i(b))``, the
     Bhattacharyya coefficients of the level distributions summed over the levels below the
-    root (SPEC section 3; the paper's formula writes the sum over ``t = 0..T-1``, which would
+    root (the paper's formula writes the sum over ``t = 0..T-1``, which would
     add the constant root term and leave the leaves out: we follow the authors' code).
     Positive pairs are ``(i, i + N)`` and ``(i + N, i)``; negatives are all other pairs of
     distinct views (the paper averages only over pairs across the two view sets; with all
@@ -112,7 +112,7 @@ def r1_regulariser(masses_or_levels, *, leaf_mask: torch.Tensor | None = None) -
     For every level ``t = 1..T`` and every pair of siblings at that level,
     ``-2^-t (1/2 log Pbar_left + 1/2 log Pbar_right)``, where ``Pbar`` is the mean mass of the
     child over the batch (all ``2N`` views); the terms are **summed** over sibling pairs and
-    levels (SPEC section 3; the paper's cross-entropy to ``[1/2, 1/2]`` per node, after Frosst
+    levels (as the authors' code does; the paper's cross-entropy to ``[1/2, 1/2]`` per node, after Frosst
     & Hinton, whose penalty is also a sum over nodes). The training multiplies it by
     ``beta_1 = 2^-T``. ``LOG_EPS`` is added inside the logarithm.
 

@@ -116,7 +116,7 @@ class CoHiClustNet(nn.Module):
     depth : depth ``T`` of the tree (``2^T`` leaves)
     in_channels : image channels
     cifar_stem : see :func:`make_backbone`
-    projection : "mlp" (the two-layer head of SPEC section 3) or "identity" (NT-Xent on the
+    projection : "mlp" (the paper's two-layer projection head) or "identity" (NT-Xent on the
         backbone features, as the paper's appendix says it did for MNIST and F-MNIST)
 
     ``forward(x)`` returns ``(p_left, z)``: ``(B, 2^T - 1)`` left-branch probabilities and

@@ -5,7 +5,7 @@ A complete binary tree of depth ``T`` is stored in heap order: node ``u`` has ch
 ``2^t - 1 .. 2^(t+1) - 2`` and the ``2^T`` leaves are the last level. The network outputs
 ``p_left`` (N, 2^T - 1), the probability of going left at every internal node; the mass of a
 node is the product of the branch probabilities on its path, so every level is a probability
-distribution over its ``2^t`` nodes (SPEC section 3).
+distribution over its ``2^t`` nodes (Znalezniak et al., ECML PKDD 2023).
 
 Everything here is vectorised over nodes (a loop over the ``T`` levels only) and works on
 any device and dtype. Pruned leaves are described by a boolean ``leaf_mask`` over the ``2^T``

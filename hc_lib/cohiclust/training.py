@@ -1,6 +1,6 @@
 """Training CoHiClust: the estimator, its schedule, and the settings of the two profiles.
 
-The schedule of the paper (SPEC section 3): ``pretrain_epochs`` of SimCLR alone (NT-Xent on
+The schedule of the paper (Znalezniak et al., ECML PKDD 2023): ``pretrain_epochs`` of SimCLR alone (NT-Xent on
 two augmented views), then ``epochs`` of NT-Xent + CoHiLoss + ``2^-T`` R1; from
 ``prune_start`` epochs into the tree phase, after every epoch the leaf with the lowest mean
 mass (over that epoch's views) is pruned, until ``n_clusters`` leaves are left. Adam, mixed
@@ -25,7 +25,7 @@ __all__ = ["PROFILES", "DATA_KEYS", "profile_settings", "CoHiClust"]
 #: Settings of the notebook's profiles. "quick": Fashion-MNIST on this book's 2-core CPU in
 #: about five minutes (a small CNN, 10 000 training images, milder crops: the paper's area
 #: range 0.08-1 is too hard for so short a run). "full": the paper's for MNIST / F-MNIST
-#: (SPEC section 3 and the paper's appendix: ResNet-18, 16 leaves, 200 + 100 epochs, batch 256,
+#: (the paper and its appendix: ResNet-18, 16 leaves, 200 + 100 epochs, batch 256,
 #: pruning in tree epochs 10-15, NT-Xent on the backbone's features without a projection
 #: head); the paper clusters train and test images together, the quick run scores unseen
 #: test images. Colour datasets take the paper's settings (:func:`profile_settings`).
