@@ -26,7 +26,7 @@ from hc_lib.metrics import dasgupta_cost, legacy_tree_sampling_divergence, tree_
 __all__ = ["METHODS", "PROFILES", "load_dataset", "run_experiment", "provenance", "write_json"]
 
 LEARNED = ("EPH", "FPH")
-BASELINES = ("AL", "Louvain", "WL", "SL", "CL")
+BASELINES = ("AL", "Louvain", "WL", "SL", "CL", "UF", "RSC", "HypHC", "gHHC")
 METHODS = LEARNED + BASELINES
 
 # settings of the two profiles; "full" is the published one (the book's chapter "Reproduced tables")
@@ -49,10 +49,25 @@ def load_dataset(name: str):
     raise ValueError(f"unknown dataset {name!r}; known datasets: {known}")
 
 
-def baseline_tree(name: str, graph, kind: str):
-    """A classic hierarchy of the tables, at full resolution."""
+def baseline_tree(name: str, graph, kind: str, *, seed: int = 0, n_internal: int = 100, **settings):
+    """A baseline hierarchy of the tables, at full resolution (gHHC: ``n_internal`` nodes).
+
+    The learned rows (UF, RSC, HypHC, gHHC) take ``settings`` for their estimator and ``seed``.
+    """
     from hc_lib import baselines
 
+    if name in ("UF", "RSC", "HypHC", "gHHC"):
+        from hc_lib.hyperbolic import GHHC, HypHC
+        from hc_lib.sparsest_cut import RecursiveSpectralSweep
+        from hc_lib.ultrametric_fitting import UltrametricFitting
+
+        estimator = {"UF": UltrametricFitting, "RSC": RecursiveSpectralSweep, "HypHC": HypHC, "gHHC": GHHC}[name]
+        _check_settings(estimator, settings)
+        if name == "gHHC":
+            settings["n_internal"] = n_internal
+        if name != "UF":                      # UF has no randomness
+            settings["random_state"] = seed
+        return estimator(**settings).fit(graph).tree_
     if name == "AL":
         return baselines.graph_average_linkage(graph) if kind == "graph" else \
             baselines.vector_linkage(graph.unit_rows, "average")
@@ -72,7 +87,8 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
     Parameters
     ----------
     dataset : a graph or vector dataset name
-    method : "EPH", "FPH", or a baseline ("AL", "Louvain"; on vectors also "WL", "SL", "CL")
+    method : "EPH", "FPH", or a baseline ("AL", "Louvain", "UF", "RSC", "HypHC", "gHHC"; on vectors
+        also "WL", "SL", "CL")
     objective : "dasgupta" or "tsd" (what EPH/FPH optimise and how baselines are compressed)
     profile : "quick" (minutes on a CPU) or "full" (the published settings)
     n_internal : internal nodes n' (capped at n - 1)
@@ -125,7 +141,8 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
         tree = model.tree_
     else:
         options = dict(settings)
-        tree = compress_tree(graph, baseline_tree(method, graph, kind), n_prime, objective=objective)
+        tree = compress_tree(graph, baseline_tree(method, graph, kind, seed=seed, n_internal=n_prime, **options),
+                             n_prime, objective=objective)
     seconds = time.perf_counter() - start
     record = {
         "dataset": dataset, "kind": kind, "method": method, "objective": objective, "profile": profile,

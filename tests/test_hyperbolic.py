@@ -166,3 +166,14 @@ def test_bad_settings(estimator, settings, message):
 def test_two_nodes():
     for estimator in (HypHC(), GHHC(n_internal=3)):
         assert estimator.fit([[0, 1], [1, 0]]).tree_.n_leaves == 2
+
+
+def test_rows_of_the_tables():
+    """HypHC is compressed to n' afterwards; gHHC is built with n' internal nodes."""
+    from hc_lib.experiments import run_experiment
+
+    _, tree, record = run_experiment("zoo", "HypHC", n_internal=30, progress=False, n_epochs=1, n_triplets=2000)
+    assert tree.n_internal == 30 and record["published"] == 56.05
+    _, tree, record = run_experiment("zoo", "gHHC", n_internal=30, progress=False, n_triplets=1000,
+                                     n_structure_steps=5)
+    assert tree.n_internal <= 31 and record["published"] == 60.09

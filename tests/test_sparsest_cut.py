@@ -96,3 +96,14 @@ def test_every_split_is_a_valid_partition():
         leaves = [set(tree.leaves_of(int(c)).tolist()) for c in children]
         assert set().union(*leaves) == set(tree.leaves_of(node).tolist())
         assert all(a.isdisjoint(b) for a, b in itertools.combinations(leaves, 2))
+
+
+def test_rsc_row_of_the_tables():
+    """run_experiment builds the row at full resolution, then compresses it to n'."""
+    from hc_lib.experiments import run_experiment
+
+    _, tree, record = run_experiment("zoo", "RSC", n_internal=20, progress=False, criterion="conductance")
+    assert tree.n_internal == record["n_internal"] == 20
+    assert record["published"] == 55.94 and record["settings"] == {"criterion": "conductance"}
+    with pytest.raises(ValueError, match="RecursiveSpectralSweep takes no setting n_epochs"):
+        run_experiment("zoo", "RSC", n_epochs=3)

@@ -101,3 +101,12 @@ def test_bad_input(graph, message):
 def test_bad_settings(settings, message):
     with pytest.raises(ValueError, match=message):
         UltrametricFitting(**settings)
+
+
+def test_uf_row_of_the_tables():
+    from hc_lib.experiments import run_experiment
+
+    _, tree, record = run_experiment("zoo", "UF", n_internal=30, progress=False, n_epochs=5)
+    assert tree.n_internal == 30 and record["published"] == 56.28
+    with pytest.raises(ValueError, match="UltrametricFitting takes no setting random_state"):
+        run_experiment("zoo", "UF", random_state=3)
