@@ -23,6 +23,10 @@ sparse graph a triplet carries a weight only when one of its pairs is an edge (p
 10 epochs: Dasgupta cost 595 with 100 000 triplets, 332 with one per pair). The example's
 50 epochs are ``n_epochs=50``; the default of 10 fits a 1 000-node graph into about a minute
 on one CPU thread.
+
+Memory is ``O(n rank)`` for the leaves and ``O(triplets)`` for the training data; decoding in
+two dimensions sorts angles (``O(n log n)``), in more it runs scipy's single linkage on the
+``n (n - 1) / 2`` cosine distances.
 """
 from __future__ import annotations
 
