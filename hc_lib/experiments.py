@@ -101,7 +101,8 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
     -------
     model : the fitted estimator, or None for baselines
     tree : the final Tree
-    record : dict of scores, settings, timings and provenance (JSON-ready). With a
+    record : dict of scores, settings, timings and provenance (JSON-ready); for a baseline,
+        ``record["full_resolution"]`` scores its tree before compression to n'. With a
         ``checkpoint_dir``, ``record["resumed_from"]`` says where the fit found its checkpoint
         (None: it started afresh).
 
@@ -141,8 +142,8 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
         tree = model.tree_
     else:
         options = dict(settings)
-        tree = compress_tree(graph, baseline_tree(method, graph, kind, seed=seed, n_internal=n_prime, **options),
-                             n_prime, objective=objective)
+        full = baseline_tree(method, graph, kind, seed=seed, n_internal=n_prime, **options)
+        tree = compress_tree(graph, full, n_prime, objective=objective)
     seconds = time.perf_counter() - start
     record = {
         "dataset": dataset, "kind": kind, "method": method, "objective": objective, "profile": profile,
@@ -158,6 +159,10 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
     if kind == "graph":
         record["tsd"] = tree_sampling_divergence(graph, tree)
         record["tsd_legacy"] = legacy_tree_sampling_divergence(graph, tree)
+    if model is None:                                  # the baseline's own tree, before compression
+        record["full_resolution"] = {"internal_nodes": int(full.n_internal), "dasgupta": dasgupta_cost(graph, full)}
+        if kind == "graph":
+            record["full_resolution"]["tsd"] = tree_sampling_divergence(graph, full)
     compared = record["dasgupta"] if objective == "dasgupta" else record.get("tsd_legacy")
     record["ratio_to_published"] = compared / record["published"] if record["published"] else None
     if model is not None:
