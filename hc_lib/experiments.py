@@ -22,12 +22,16 @@ import torch
 from hc_lib import published as _published
 from hc_lib.datasets import GRAPH_NAMES, VECTOR_NAMES, load_graph, load_vectors, similarity_graph
 from hc_lib.metrics import dasgupta_cost, legacy_tree_sampling_divergence, tree_sampling_divergence
+from hc_lib.trees import Tree
 
 __all__ = ["METHODS", "PROFILES", "load_dataset", "run_experiment", "provenance", "write_json"]
 
 LEARNED = ("EPH", "FPH")
 BASELINES = ("AL", "Louvain", "WL", "SL", "CL", "UF", "RSC", "HypHC", "gHHC")
-METHODS = LEARNED + BASELINES
+#: today's library versions of two published rows, with exact greedy compression: how much the
+#: published code's tie rules, Louvain version and compression change the numbers
+MODERN = ("AL-modern", "Louvain-modern")
+METHODS = LEARNED + BASELINES + MODERN
 
 # settings of the two profiles; "full" is the published one (the book's chapter "Reproduced tables")
 PROFILES = {
@@ -52,7 +56,12 @@ def load_dataset(name: str):
 def baseline_tree(name: str, graph, kind: str, *, seed: int = 0, n_internal: int = 100, **settings):
     """A baseline hierarchy of the tables, at full resolution (gHHC: ``n_internal`` nodes).
 
-    The learned rows (UF, RSC, HypHC, gHHC) take ``settings`` for their estimator and ``seed``.
+    The published rows are built as the published code built them: "AL" on graphs is the
+    nearest-neighbour-chain average linkage with its tie rules
+    (:func:`hc_lib.baselines.nn_chain_average_linkage`), "Louvain" the recursive Louvain of
+    scikit-network 0.24 (``legacy=True``). "AL-modern" (scikit-network's Paris with uniform
+    weights) and "Louvain-modern" are today's versions. The learned rows (UF, RSC, HypHC,
+    gHHC) take ``settings`` for their estimator and ``seed``.
     """
     from hc_lib import baselines
 
@@ -68,15 +77,22 @@ def baseline_tree(name: str, graph, kind: str, *, seed: int = 0, n_internal: int
         if name != "UF":                      # UF has no randomness
             settings["random_state"] = seed
         return estimator(**settings).fit(graph).tree_
-    if name == "AL":
-        return baselines.graph_average_linkage(graph) if kind == "graph" else \
-            baselines.vector_linkage(graph.unit_rows, "average")
-    if name == "Louvain":
-        adjacency = graph if kind == "graph" else graph.to_sparse()
-        return baselines.louvain_hierarchy(adjacency)
+    if name in ("AL", "AL-modern"):
+        if kind == "vectors":
+            return baselines.vector_linkage(graph.unit_rows, "average")
+        return baselines.nn_chain_average_linkage(graph) if name == "AL" else baselines.graph_average_linkage(graph)
+    if name in ("Louvain", "Louvain-modern"):
+        return baselines.louvain_hierarchy(graph if kind == "graph" else graph.to_sparse(), legacy=name == "Louvain")
     if kind != "vectors":
         raise ValueError(f"{name} is a linkage of vector data; on graphs use AL or Louvain")
     return baselines.vector_linkage(graph.unit_rows, {"WL": "ward", "SL": "single", "CL": "complete"}[name])
+
+
+def compression_of(method: str, objective: str) -> str:
+    """How a baseline's tree is compressed to n' nodes: the published rows with the published
+    code's compressions (``legacy_dasgupta``, ``legacy_tsd``), the modern variants with the exact
+    greedy ones (see :mod:`hc_lib.compression`)."""
+    return objective if method in MODERN else f"legacy_{objective}"
 
 
 def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta", *, profile: str = "quick",
@@ -88,7 +104,8 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
     ----------
     dataset : a graph or vector dataset name
     method : "EPH", "FPH", or a baseline ("AL", "Louvain", "UF", "RSC", "HypHC", "gHHC"; on vectors
-        also "WL", "SL", "CL")
+        also "WL", "SL", "CL"), built and compressed to n' as published (:func:`baseline_tree`,
+        :func:`compression_of`), or "AL-modern", "Louvain-modern"
     objective : "dasgupta" or "tsd" (what EPH/FPH optimise and how baselines are compressed)
     profile : "quick" (minutes on a CPU) or "full" (the published settings)
     n_internal : internal nodes n' (capped at n - 1)
@@ -143,7 +160,7 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
     else:
         options = dict(settings)
         full = baseline_tree(method, graph, kind, seed=seed, n_internal=n_prime, **options)
-        tree = compress_tree(graph, full, n_prime, objective=objective)
+        tree = compress_tree(graph, full, n_prime, objective=compression_of(method, objective))
     seconds = time.perf_counter() - start
     record = {
         "dataset": dataset, "kind": kind, "method": method, "objective": objective, "profile": profile,
@@ -158,7 +175,10 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
     }
     if kind == "graph":
         record["tsd"] = tree_sampling_divergence(graph, tree)
-        record["tsd_legacy"] = legacy_tree_sampling_divergence(graph, tree)
+        # a published baseline is scored as the published evaluation did, every node at a height
+        # of its own (the legacy TSD then fuses only the equal-height chains of k-ary nodes)
+        scored = tree if model is not None or method in MODERN else Tree.from_parent(tree.parent, tree.n_leaves)
+        record["tsd_legacy"] = legacy_tree_sampling_divergence(graph, scored)
     if model is None:                                  # the baseline's own tree, before compression
         record["full_resolution"] = {"internal_nodes": int(full.n_internal), "dasgupta": dasgupta_cost(graph, full)}
         if kind == "graph":
