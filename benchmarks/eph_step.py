@@ -1,83 +1,130 @@
-"""Time and memory of one EPH training step, and of a full fit (run on demand, not in CI).
+"""Time and memory of one EPH training step (run on demand, not in CI).
 
-One step = 20 sampled trees, their scores and straight-through gradients (forward +
-backward), the Adamax update and the projections, n' = 512, float64, as in the issue. The
-official implementation takes a median 32.5 s per such step on polblogs on this machine kind
-(1.5 s per sample, 1.4 GB peak; 70 s on wiki_physics).
+One step = 20 sampled trees, their scores and straight-through gradients, the Adamax update,
+the projections and the validation of the argmax tree, n' = 512, float64, from the published
+start (average linkage compressed to n'). Every (graph, thread count) is timed in a process of
+its own, so that its peak resident memory is its own; ``--against COMMIT`` times an earlier
+version of the library the same way, side by side, in a temporary git worktree, alternating
+the two versions ``--rounds`` times and keeping each one's fastest median (on a shared
+machine, the round that other work disturbed least).
 
-    python benchmarks/eph_step.py                      # polblogs, cora_ml, wiki_physics
-    python benchmarks/eph_step.py --graphs polblogs --fit-steps 10000 --device cuda
+    python benchmarks/eph_step.py --output results/benchmarks/eph_step_cpu.json
+    python benchmarks/eph_step.py --graphs polblogs --threads 1 --against 6822415
+    python benchmarks/eph_step.py --graphs polblogs --dtype float32 --device cuda
 
-Peak memory is the process's maximum resident set size (CPU) or torch's peak allocation (CUDA).
+Medians over ``--repeats`` steps after one warm-up step. Peak memory is the process's maximum
+resident set size (CPU) or torch's peak allocation (CUDA). The load average is recorded: on a
+shared machine a median is an upper bound.
 """
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
-import resource
+import os
 import statistics
 import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-import torch
-
-from hc_lib.datasets import load_graph
-from hc_lib.eph import EPH, initial_tree
-from hc_lib.experiments import provenance
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def peak_memory_mb(device: str) -> float:
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2 ** 20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def measure(graph: str, threads: int, repeats: int, n_internal: int, n_samples: int, dtype: str, device: str) -> dict:
+    """Run in a child process: time ``repeats`` steps of one fit."""
+    import resource
 
+    import torch
 
-def time_steps(name: str, n_internal: int, n_samples: int, repeats: int, device: str) -> dict:
-    adjacency, _ = load_graph(name)
+    from hc_lib.datasets import load_graph
+    from hc_lib.eph import EPH, initial_tree
+
+    torch.set_num_threads(threads)
+    adjacency, _ = load_graph(graph)
     start = time.perf_counter()
     init = initial_tree(adjacency, n_internal)
     init_seconds = time.perf_counter() - start
-    model = EPH(n_internal=n_internal, n_samples=n_samples, n_steps=repeats, reset_every=0,
-                device=device, random_state=0, progress=False).fit(adjacency, init_tree=init)
-    seconds = [b - a for a, b in zip(model.history_["seconds"], model.history_["seconds"][1:])]
-    return {"graph": name, "nodes": adjacency.shape[0], "n_internal": n_internal, "n_samples": n_samples,
-            "median_step_s": statistics.median(seconds), "steps_timed": len(seconds),
-            "init_s": init_seconds, "peak_memory_mb": peak_memory_mb(device)}
+    model = EPH(n_internal=n_internal, n_samples=n_samples, n_steps=repeats + 1, reset_every=0, device=device,
+                dtype=getattr(torch, dtype), random_state=0, progress=False).fit(adjacency, init_tree=init)
+    seconds = model.history_["seconds"]
+    steps = [b - a for a, b in zip(seconds[1:], seconds[2:])]          # the first step warms up
+    if device.startswith("cuda"):
+        peak = torch.cuda.max_memory_allocated() / 2 ** 20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"graph": graph, "nodes": adjacency.shape[0], "threads": threads, "n_internal": n_internal,
+            "n_samples": n_samples, "dtype": dtype, "median_step_s": statistics.median(steps),
+            "steps_timed": len(steps), "init_s": init_seconds, "peak_memory_mb": peak, "score": model.score_}
+
+
+def run_child(source: Path, args, graph: str, threads: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(source), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", graph, str(threads),
+               "--repeats", str(args.repeats), "--n-internal", str(args.n_internal),
+               "--n-samples", str(args.n_samples), "--dtype", args.dtype, "--device", args.device]
+    done = subprocess.run(command, env=env, cwd=source, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def git(*args, cwd=ROOT) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--graphs", nargs="+", default=["polblogs", "cora_ml", "wiki_physics"])
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--n-internal", type=int, default=512)
     parser.add_argument("--n-samples", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=10, help="steps timed per graph")
-    parser.add_argument("--fit-steps", type=int, default=0, help="also time a full fit of this many steps")
+    parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--against", default=None, help="also time this earlier commit, side by side")
+    parser.add_argument("--rounds", type=int, default=1, help="alternate the versions this many times")
     parser.add_argument("--output", default=None, help="write the figures as JSON here")
+    parser.add_argument("--child", nargs=2, metavar=("GRAPH", "THREADS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        row = measure(args.child[0], int(args.child[1]), args.repeats, args.n_internal, args.n_samples,
+                      args.dtype, args.device)
+        print(json.dumps(row))
+        return
 
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    report = {"commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "device": args.device, "machine": provenance(args.device)["machine"], "torch": torch.__version__,
-              "python": platform.python_version(), "torch_threads": torch.get_num_threads(), "steps": []}
-    for name in args.graphs:
-        row = time_steps(name, args.n_internal, args.n_samples, args.repeats, args.device)
-        report["steps"].append(row)
-        print(f"{name:>13}: median step {row['median_step_s']:.3f} s over {row['steps_timed']} steps "
-              f"(n = {row['nodes']}, n' = {row['n_internal']}, {row['n_samples']} samples), "
-              f"peak {row['peak_memory_mb']:.0f} MB; initialisation {row['init_s']:.1f} s")
-        if args.fit_steps:
-            adjacency, _ = load_graph(name)
-            start = time.perf_counter()
-            model = EPH(n_internal=args.n_internal, n_steps=args.fit_steps, device=args.device,
-                        random_state=0, progress=True).fit(adjacency)
-            row["fit_steps"], row["fit_s"], row["fit_score"] = args.fit_steps, time.perf_counter() - start, model.score_
-            print(f"{'':>13}  full fit of {args.fit_steps} steps: {row['fit_s']:.0f} s, Dasgupta {model.score_:.2f}")
+    import torch
+
+    from hc_lib.experiments import provenance
+
+    report = {"benchmark": "eph_step", **provenance(args.device), "repeats": args.repeats,
+              "load_average_before": os.getloadavg(), "rows": []}
+    versions = {"current": ROOT}
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.against:
+            report["against"] = git("rev-parse", args.against)
+            versions["against"] = Path(scratch) / "against"
+            git("worktree", "add", "--detach", str(versions["against"]), args.against)
+        try:
+            for graph in args.graphs:
+                for threads in args.threads:
+                    rounds = {version: [] for version in versions}
+                    for _ in range(args.rounds):
+                        for version, source in versions.items():
+                            rounds[version].append(run_child(source, args, graph, threads))
+                    for version, measured in rounds.items():
+                        row = {"version": version, **min(measured, key=lambda r: r["median_step_s"]),
+                               "round_medians_s": [r["median_step_s"] for r in measured]}
+                        report["rows"].append(row)
+                        print(f"{version:>8} {graph:>13}, {threads} thread(s): "
+                              f"median step {row['median_step_s']:.3f} s "
+                              f"(n = {row['nodes']}, n' = {row['n_internal']}, {row['n_samples']} samples, "
+                              f"{row['dtype']}), peak {row['peak_memory_mb']:.0f} MB", flush=True)
+        finally:
+            if args.against:
+                git("worktree", "remove", "--force", str(versions["against"]))
+    report["load_average_after"] = os.getloadavg()
+    report["torch_version"] = torch.__version__
     if args.output:
-        with open(args.output, "w") as handle:
-            json.dump(report, handle, indent=2)
+        Path(args.output).write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -238,8 +238,8 @@ class EPH(ProbabilisticLearner):
         soft_B = self._gumbel_softmax(weights_B, noise[:, size_A:].view(S, k - 1, k))
         hard_A = torch.zeros_like(soft_A).scatter_(-1, soft_A.argmax(dim=-1, keepdim=True), 1.0)
         hard_B = torch.zeros_like(soft_B).scatter_(-1, soft_B.argmax(dim=-1, keepdim=True), 1.0)
-        losses, g_A, g_B = sample_gradients(self._dense, hard_A, torch.cat([hard_B, hard_B.new_zeros(S, 1, k)], dim=1),
-                                            self.objective, self.tsd_loss, self._info)
+        hard_B = torch.cat([hard_B, hard_B.new_zeros(S, 1, k)], dim=1)            # the root: no parent
+        losses, g_A, g_B = sample_gradients(self._dense, hard_A, hard_B, self.objective, self.tsd_loss, self._info)
         grad_A = _softmax_backward(soft_A, g_A, torch.empty_like(g_A)).sum(dim=0)
         grad_B = weights_B.new_zeros(k, k)
         grad_B[:-1] = _softmax_backward(soft_B, g_B[:, :-1], torch.empty_like(soft_B)).sum(dim=0)

@@ -214,8 +214,11 @@ class ProbabilisticHierarchy:
     def random(cls, n_leaves: int, n_internal: int, *, generator=None,
                dtype=torch.float64, device="cpu") -> "ProbabilisticHierarchy":
         """Rows drawn uniformly from the simplex (B's over its allowed entries)."""
-        A = -torch.log(torch.rand(n_leaves, n_internal, generator=generator, dtype=dtype, device=device))
-        B = -torch.log(torch.rand(n_internal, n_internal, generator=generator, dtype=dtype, device=device)).triu(1)
+        tiny = torch.finfo(dtype).tiny            # float32 draws an exact 0 about once in 2^24
+        A = -torch.log(torch.rand(n_leaves, n_internal, generator=generator, dtype=dtype,
+                                  device=device).clamp_min(tiny))
+        B = -torch.log(torch.rand(n_internal, n_internal, generator=generator, dtype=dtype,
+                                  device=device).clamp_min(tiny)).triu(1)
         A = A / A.sum(dim=1, keepdim=True)
         B[:-1] = B[:-1] / B[:-1].sum(dim=1, keepdim=True)
         return cls(A, B)

@@ -237,3 +237,11 @@ def test_projection_equals_the_sorting_algorithm(scale, width):
 def test_invalid_hierarchies(A, B, message):
     with pytest.raises(ValueError, match=message):
         ProbabilisticHierarchy(A.double(), B.double())
+
+
+def test_random_hierarchies_stay_finite_in_float32():
+    """float32 draws an exact zero about once in 2^24 uniforms (this seed draws one among A's);
+    a large random start must not turn it into an infinite weight."""
+    hierarchy = ProbabilisticHierarchy.random(20_000, 512, generator=torch.Generator().manual_seed(1),
+                                              dtype=torch.float32)
+    assert torch.isfinite(hierarchy.A).all() and torch.isfinite(hierarchy.B).all()
