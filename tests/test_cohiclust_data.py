@@ -148,8 +148,10 @@ def test_missing_datasets_say_how_to_get_them(tmp_path, monkeypatch):
         load_images("fashion-mnist", root=tmp_path, download=False)
     with pytest.raises(FileNotFoundError, match="ImageNet"):
         load_images("imagenet10")
-    with pytest.raises(ValueError, match="wnids"):
+    with pytest.raises(FileNotFoundError, match="n02056570"):             # the built-in WNIDs
         load_images("imagenet10", root=tmp_path)
+    with pytest.raises(ValueError, match="10 classes"):
+        load_images("imagenet10", root=tmp_path, wnids=["n00000000"] * 10)
     with pytest.raises(FileNotFoundError, match="n00000000"):
         load_images("imagenet10", root=tmp_path, wnids=[f"n0000000{i}" for i in range(10)])
 

