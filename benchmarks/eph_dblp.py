@@ -9,7 +9,8 @@ a time as the engine runs them, and multiplies by the samples of a step:
 * gradient: the tree's scores and the closed-form gradient (lca masses, the product of the
   graph with the k x k path-sum table, the subtree sums for B);
 * backward: the straight-through softmax backward of A and B;
-* update: Adamax and the projections of A and B onto the simplex (once per step);
+* update: Adamax and the projections of A and B onto the simplex (once per step), all timed on a
+  random hierarchy (dense rows), not on the published start;
 * validation: the argmax tree and its exact Dasgupta cost (once per step).
 
 The GPU figures are estimates from the bytes each part must move at a stated memory bandwidth,
