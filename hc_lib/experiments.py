@@ -149,6 +149,7 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
     graph, labels, kind = load_dataset(dataset)
     n = graph.shape[0]
     n_prime = min(int(n_internal), n - 1)
+    started = provenance(device)           # the code that runs is the code checked out now
     start = time.perf_counter()
     model = None
     if method in LEARNED:
@@ -171,7 +172,8 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
                      and key not in ("progress", "checkpoint_dir")},
         "dasgupta": dasgupta_cost(graph, tree),
         "published": _published.published(method, dataset, objective),
-        "wall_time_s": seconds, "provenance": provenance(device),
+        "wall_time_s": seconds,
+        "provenance": {**started, "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")},
     }
     if kind == "graph":
         record["tsd"] = tree_sampling_divergence(graph, tree)

@@ -1,0 +1,25 @@
+"""The tables under results/ that hc-repro made are exactly what `hc-repro report` makes from the
+run records committed under results/runs/ (so no table is edited by hand or left stale)."""
+from pathlib import Path
+
+import pytest
+
+from hc_lib.report import write_report
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = ROOT / "results" / "runs"
+TABLED = sorted(path.parent.name for path in RUNS.glob("*/sweep.json")
+                if (ROOT / "results" / f"{path.parent.name}.md").is_file())
+
+
+def test_some_committed_sweep_has_its_table():
+    assert TABLED, "no sweep under results/runs/ has its table under results/"
+
+
+@pytest.mark.parametrize("name", TABLED)
+def test_the_committed_table_is_regenerated_from_the_committed_runs(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)                      # the tables name their runs folder relative to the root
+    write_report("results/runs", tmp_path)
+    for suffix in (".md", "_summary.csv", ".csv"):
+        committed = ROOT / "results" / f"{name}{suffix}"
+        assert (tmp_path / f"{name}{suffix}").read_text() == committed.read_text(), f"{committed.name} is stale"
