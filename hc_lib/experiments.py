@@ -24,7 +24,7 @@ from hc_lib.datasets import GRAPH_NAMES, VECTOR_NAMES, load_graph, load_vectors,
 from hc_lib.metrics import dasgupta_cost, legacy_tree_sampling_divergence, tree_sampling_divergence
 from hc_lib.trees import Tree
 
-__all__ = ["METHODS", "PROFILES", "load_dataset", "run_experiment", "provenance", "write_json"]
+__all__ = ["METHODS", "PROFILES", "learning_curve", "load_dataset", "run_experiment", "provenance", "write_json"]
 
 LEARNED = ("EPH", "FPH")
 BASELINES = ("AL", "Louvain", "WL", "SL", "CL", "UF", "RSC", "HypHC", "gHHC")
@@ -118,7 +118,8 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
     -------
     model : the fitted estimator, or None for baselines
     tree : the final Tree
-    record : dict of scores, settings, timings and provenance (JSON-ready); for a baseline,
+    record : dict of scores, settings, timings and provenance (JSON-ready), with the learner's
+        ``history`` and its ``curve`` (:func:`learning_curve`, what a run record keeps); for a baseline,
         ``record["full_resolution"]`` scores its tree before compression to n'. With a
         ``checkpoint_dir``, ``record["resumed_from"]`` says where the fit found its checkpoint
         (None: it started afresh).
@@ -191,11 +192,25 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
         record["initial_score"] = model.history_["score"][0]
         record["steps_run"] = len(model.history_["step"]) - 1
         record["history"] = {key: [float(v) for v in values] for key, values in model.history_.items()}
+        record["curve"] = learning_curve(record["history"])
         record["restart_scores"] = [float(value) for value in model.restart_scores_]
         record["best_restart"] = int(model.best_restart_)
         record["checkpoint_dir"] = None if model.checkpoint_dir is None else str(model.checkpoint_dir)
         record["resumed_from"] = model.resumed_from_
     return model, tree, record
+
+
+def learning_curve(history: dict, points: int = 500) -> dict:
+    """The training history at about ``points`` evenly spaced steps, the last one included: small
+    enough to keep in every run record, enough to see whether a run had converged.
+
+    >>> learning_curve({"step": list(range(11)), "best": [10 - s for s in range(11)]}, points=4)
+    {'step': [0, 3, 6, 9, 10], 'best': [10, 7, 4, 1, 0]}
+    """
+    length = len(history["step"])
+    every = max(1, -(-length // points))
+    keep = list(range(0, length, every)) + ([length - 1] if (length - 1) % every else [])
+    return {key: [values[i] for i in keep] for key, values in history.items()}
 
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
