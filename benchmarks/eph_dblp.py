@@ -17,6 +17,10 @@ The GPU figures are estimates from the bytes each part must move at a stated mem
 not measurements.
 
     python benchmarks/eph_dblp.py --output results/benchmarks/eph_dblp_cpu.json
+    python benchmarks/eph_dblp.py --graph polblogs --dtype float64 --output results/benchmarks/eph_parts_polblogs.json
+
+``--graph`` takes the step of another graph apart the same way (the noise of the n x n' matrix A
+and the graph product inside "gradient" are what a step must touch).
 """
 from __future__ import annotations
 
@@ -68,6 +72,7 @@ def sample_parts(model, A, B, mask, generator, buffers) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--graph", default="dblp")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--n-internal", type=int, default=512)
     parser.add_argument("--samples", type=int, default=3, help="samples timed (a step has 20)")
@@ -76,7 +81,7 @@ def main():
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
-    adjacency, _ = load_graph("dblp")
+    adjacency, _ = load_graph(args.graph)
     n, k = adjacency.shape[0], args.n_internal
     model = EPH(n_internal=k, n_samples=20, init="random", dtype=dtype, random_state=0, progress=False)
     _, prepare_s = timed(model._prepare, adjacency, None)
@@ -106,7 +111,7 @@ def main():
     # per sample, and the graph product reading one n'-row of the path-sum table per stored pair
     pairs = model._pairs.n_pairs
     gpu_bytes = 20 * (12 * n * k + pairs * k) * element + 30 * n * k * element
-    report = {"benchmark": "eph_dblp", **provenance(), "torch_threads": torch.get_num_threads(),
+    report = {"benchmark": "eph_dblp", "graph": args.graph, **provenance(), "torch_threads": torch.get_num_threads(),
               "load_average": os.getloadavg(), "nodes": n, "stored_pairs": pairs, "n_internal": k,
               "dtype": args.dtype, "prepare_s": prepare_s, "per_sample_s": per_sample, "per_step_s": step,
               "step_s": step_s, "published_run_hours_cpu": 10_000 * step_s / 3600,
