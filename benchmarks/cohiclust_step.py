@@ -27,7 +27,7 @@ from hc_lib.cohiclust.augment import augmentation
 from hc_lib.cohiclust.losses import cohi_loss, nt_xent, r1_regulariser
 from hc_lib.cohiclust.model import CoHiClustNet
 from hc_lib.cohiclust.soft_tree import node_masses
-from hc_lib.experiments import provenance, write_json
+from hc_lib.records import provenance, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 # (name, backbone, channels, image side): ResNet-18 with the CIFAR stem on CIFAR-sized images,

@@ -22,7 +22,7 @@ import torch
 
 from hc_lib.datasets import load_graph
 from hc_lib.eph import EPH, initial_tree
-from hc_lib.experiments import provenance
+from hc_lib.records import provenance
 
 GRAPHS = ("polblogs", "brain", "citeseer", "genes", "cora_ml", "openflight", "wiki_physics")
 

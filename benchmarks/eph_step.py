@@ -93,7 +93,7 @@ def main():
 
     import torch
 
-    from hc_lib.experiments import provenance
+    from hc_lib.records import provenance
 
     report = {"benchmark": "eph_step", **provenance(args.device), "repeats": args.repeats,
               "load_average_before": os.getloadavg(), "rows": []}

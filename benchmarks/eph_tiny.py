@@ -4,7 +4,7 @@ The theory chapters, the course and the tests train many models on graphs of a f
 where a step's fixed cost is everything. This times a 6-node graph's steps with both engines
 (``engine="dense"``: all samples in one dense batch; ``"tree"``: one sample at a time with tree
 operations), then the restarts + polish recipe on 9 random graphs of 4–7 nodes, checking each
-against the exact optimum (:func:`hc_lib.optimal.optimal_tree`).
+against the exact optimum (:func:`hc_lib.baselines.optimal.optimal_tree`).
 
     python benchmarks/eph_tiny.py --output results/benchmarks/eph_tiny_cpu.json
 """
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from hc_lib.eph import EPH
-from hc_lib.experiments import provenance
-from hc_lib.optimal import optimal_tree
+from hc_lib.records import provenance
+from hc_lib.baselines.optimal import optimal_tree
 
 
 def random_weights(n: int, seed: int) -> np.ndarray:

@@ -12,7 +12,7 @@ With self-loops that can fail: a node with a heavy self-loop pays the size of it
 pairing it with a node of another component (an isolated one, say) makes that parent small.
 ``tests/test_disconnected.py`` checks these facts against brute force.
 
-**The joining rule** used by every graph linkage of :mod:`hc_lib.baselines`: the merges inside
+**The joining rule** used by every graph linkage of :mod:`hc_lib.baselines.linkage`: the merges inside
 the components are kept as the linkage made them, and the components are joined in order of
 their lowest node by a chain of binary merges — the first component with the second, the
 result with the third, and so on — all at one height ``H``, one unit above the highest merge

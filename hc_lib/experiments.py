@@ -1,30 +1,32 @@
 """One experiment of the EPH tables, end to end: data, method, scores, provenance.
 
 The notebooks (``05_eph_graphs``, ``06_eph_vectors``) and the table scripts call
-:func:`run_experiment` for one configuration and save what it returns with :func:`write_json`,
+:func:`run_experiment` for one configuration and save what it returns with
+:func:`hc_lib.records.write_json`,
 so a table is a set of JSON files, each one a finished run that a later failure cannot lose.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import inspect
-import json
-import os
-import platform
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from hc_lib import baselines
 from hc_lib import published as _published
+from hc_lib.baselines.compression import compress_tree
+from hc_lib.baselines.hyperbolic import GHHC, HypHC
+from hc_lib.baselines.sparsest_cut import RecursiveSpectralSweep
+from hc_lib.baselines.ultrametric_fitting import UltrametricFitting
 from hc_lib.datasets import GRAPH_NAMES, VECTOR_NAMES, load_graph, load_vectors, similarity_graph
+from hc_lib.eph import EPH, FPH
 from hc_lib.metrics import dasgupta_cost, legacy_tree_sampling_divergence, tree_sampling_divergence
+from hc_lib.records import provenance
 from hc_lib.trees import Tree
 
-__all__ = ["METHODS", "PROFILES", "learning_curve", "load_dataset", "run_experiment", "provenance", "write_json"]
+__all__ = ["METHODS", "PROFILES", "learning_curve", "load_dataset", "run_experiment"]
 
 LEARNED = ("EPH", "FPH")
 BASELINES = ("AL", "Louvain", "WL", "SL", "CL", "UF", "RSC", "HypHC", "gHHC")
@@ -58,18 +60,12 @@ def baseline_tree(name: str, graph, kind: str, *, seed: int = 0, n_internal: int
 
     The published rows are built as the published code built them: "AL" on graphs is the
     nearest-neighbour-chain average linkage with its tie rules
-    (:func:`hc_lib.baselines.nn_chain_average_linkage`), "Louvain" the recursive Louvain of
+    (:func:`hc_lib.baselines.linkage.nn_chain_average_linkage`), "Louvain" the recursive Louvain of
     scikit-network 0.24 (``legacy=True``). "AL-modern" (scikit-network's Paris with uniform
     weights) and "Louvain-modern" are today's versions. The learned rows (UF, RSC, HypHC,
     gHHC) take ``settings`` for their estimator and ``seed``.
     """
-    from hc_lib import baselines
-
     if name in ("UF", "RSC", "HypHC", "gHHC"):
-        from hc_lib.hyperbolic import GHHC, HypHC
-        from hc_lib.sparsest_cut import RecursiveSpectralSweep
-        from hc_lib.ultrametric_fitting import UltrametricFitting
-
         estimator = {"UF": UltrametricFitting, "RSC": RecursiveSpectralSweep, "HypHC": HypHC, "gHHC": GHHC}[name]
         _check_settings(estimator, settings)
         if name == "gHHC":
@@ -91,7 +87,7 @@ def baseline_tree(name: str, graph, kind: str, *, seed: int = 0, n_internal: int
 def compression_of(method: str, objective: str) -> str:
     """How a baseline's tree is compressed to n' nodes: the published rows with the published
     code's compressions (``legacy_dasgupta``, ``legacy_tsd``), the modern variants with the exact
-    greedy ones (see :mod:`hc_lib.compression`)."""
+    greedy ones (see :mod:`hc_lib.baselines.compression`)."""
     return objective if method in MODERN else f"legacy_{objective}"
 
 
@@ -135,9 +131,6 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
     ...
     ValueError: FPH takes no setting lr_A; its settings: ...
     """
-    from hc_lib.compression import compress_tree
-    from hc_lib.eph import EPH, FPH
-
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if profile not in PROFILES:
@@ -237,45 +230,3 @@ def _check_settings(estimator_class, settings: dict) -> None:
     if unknown:
         raise ValueError(f"{estimator_class.__name__} takes no setting {', '.join(unknown)}; "
                          f"its settings: {', '.join(known)}")
-
-
-def provenance(device: str = "cpu") -> dict:
-    """Commit, machine and library versions of a run."""
-    root = Path(__file__).resolve().parent.parent
-
-    def git(*args):
-        try:
-            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    if str(device).startswith("cuda") and torch.cuda.is_available():
-        machine = torch.cuda.get_device_name(0)
-    else:
-        machine = _cpu_name() + f", {os.cpu_count()} cores"
-    return {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": bool(git("status", "--porcelain", "hc_lib")),
-            "device": str(device), "machine": machine, "python": platform.python_version(),
-            "torch": torch.__version__, "numpy": np.__version__,
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def write_json(path, record) -> Path:
-    """Write atomically (a temporary file renamed into place): a crash leaves the old file or none."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w") as stream:
-        json.dump(record, stream, indent=1, default=float)
-    os.chmod(temporary, 0o644)  # mkstemp makes it private
-    os.replace(temporary, path)
-    return path

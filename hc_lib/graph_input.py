@@ -1,7 +1,7 @@
 """The graph a learned baseline reads: a sparse adjacency or a cosine-similarity graph.
 
-The poster's learned baselines (:mod:`hc_lib.ultrametric_fitting`,
-:mod:`hc_lib.sparsest_cut`, :mod:`hc_lib.hyperbolic`) take the same two inputs as the rest of
+The poster's learned baselines (:mod:`hc_lib.baselines.ultrametric_fitting`,
+:mod:`hc_lib.baselines.sparsest_cut`, :mod:`hc_lib.baselines.hyperbolic`) take the same two inputs as the rest of
 the library: a weighted adjacency (validated by :func:`hc_lib.graphs.check_adjacency`) or the
 :class:`~hc_lib.graphs.CosineSimilarityGraph` of vector data. This module checks either one
 and answers the few questions those methods ask of it: the weight of given node pairs, the

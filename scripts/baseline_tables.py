@@ -39,9 +39,9 @@ sys.path.insert(0, str(ROOT))
 
 from hc_lib.baselines import (graph_average_linkage, louvain_hierarchy,  # noqa: E402
                               nn_chain_average_linkage, vector_linkage)
-from hc_lib.compression import compress_tree  # noqa: E402
+from hc_lib.baselines.compression import compress_tree  # noqa: E402
 from hc_lib.datasets import load_graph, load_vectors, normalized_rows, similarity_graph  # noqa: E402
-from hc_lib.louvain import DENSE_LIMIT  # noqa: E402
+from hc_lib.baselines.louvain import DENSE_LIMIT  # noqa: E402
 from hc_lib.published import GRAPH_DATASETS, published as poster_value  # noqa: E402
 from hc_lib.metrics import (dasgupta_cost, legacy_tree_sampling_divergence,  # noqa: E402
                             tree_sampling_divergence)
@@ -91,7 +91,7 @@ def build(name: str, how):
             tree = louvain_hierarchy(graph, legacy=option)
             if graph.n_nodes > DENSE_LIMIT:
                 note = ("complete similarity graph too large for a float64 matrix: Louvain's first "
-                        "round on it runs in float32 (hc_lib.louvain._legacy_louvain_complete)")
+                        "round on it runs in float32 (hc_lib.baselines.louvain._legacy_louvain_complete)")
         return graph, tree, note, time.perf_counter() - start
     graph, _ = load_graph(name)
     start = time.perf_counter()

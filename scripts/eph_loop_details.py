@@ -23,7 +23,7 @@ import numpy as np
 
 from hc_lib.datasets import load_graph
 from hc_lib.eph import EPH, initial_tree
-from hc_lib.experiments import provenance, write_json
+from hc_lib.records import provenance, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "results" / "eph_loop_details"

@@ -23,7 +23,8 @@ import pandas as pd
 import torch
 
 from hc_lib.datasets import GRAPH_NAMES, VECTOR_NAMES
-from hc_lib.experiments import provenance, run_experiment, write_json
+from hc_lib.experiments import run_experiment
+from hc_lib.records import provenance, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "results" / "eph"

@@ -38,7 +38,7 @@ import torch
 from hc_lib.cohiclust import CoHiClust
 from hc_lib.datasets import GRAPH_NAMES, load_graph
 from hc_lib.eph import EPH
-from hc_lib.experiments import provenance, write_json
+from hc_lib.records import provenance, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "results" / "gpu_check"

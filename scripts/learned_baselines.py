@@ -15,7 +15,8 @@ import ast
 import time
 from pathlib import Path
 
-from hc_lib.experiments import run_experiment, write_json
+from hc_lib.experiments import run_experiment
+from hc_lib.records import write_json
 
 OUT = Path(__file__).resolve().parent.parent / "results" / "learned_baselines"
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from hc_lib.report import write_report
+from hc_lib.repro.report import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "results" / "runs"

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from hc_lib.compression import OBJECTIVES, compress_tree, contraction_order
+from hc_lib.baselines.compression import OBJECTIVES, compress_tree, contraction_order
 from hc_lib.datasets import similarity_graph
 from hc_lib.metrics import dasgupta_cost, lca_distribution, tree_sampling_divergence
 from hc_lib.trees import Tree, random_tree

@@ -1,4 +1,4 @@
-"""HypHC and gHHC: hierarchies from hyperbolic embeddings (hc_lib/hyperbolic/)."""
+"""HypHC and gHHC: hierarchies from hyperbolic embeddings (hc_lib/baselines/hyperbolic/)."""
 import numpy as np
 import pytest
 import torch
@@ -6,10 +6,10 @@ from scipy.cluster.hierarchy import linkage
 
 from hc_lib.datasets import similarity_graph
 from hc_lib.graph_input import check_graph, pair_weights
-from hc_lib.hyperbolic import GHHC, HypHC
-from hc_lib.hyperbolic.hyphc import decode_directions
-from hc_lib.hyperbolic.poincare import BallAdam, distance, hyperbolic_norm, lca_depth
-from hc_lib.hyperbolic.triplets import neighbour_triplets, pair_triplets
+from hc_lib.baselines.hyperbolic import GHHC, HypHC
+from hc_lib.baselines.hyperbolic.hyphc import decode_directions
+from hc_lib.baselines.hyperbolic.poincare import BallAdam, distance, hyperbolic_norm, lca_depth
+from hc_lib.baselines.hyperbolic.triplets import neighbour_triplets, pair_triplets
 from hc_lib.metrics import dendrogram_purity
 from planted import BAD_INPUTS, planted_graph, recovered
 

@@ -23,8 +23,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from hc_lib.reproduce import (SweepError, check_sweep, expand, load_sweep, main, notebook_parameters,
-                              parse_choices, run_status, run_sweep)
+from hc_lib.repro.cli import main
+from hc_lib.repro.runner import load_sweep, run_status, run_sweep
+from hc_lib.repro.sweep import SweepError, check_sweep, expand, notebook_parameters, parse_choices
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = ROOT / "tests" / "data" / "sweep_probe.md"
@@ -59,7 +60,7 @@ def expected_value(dataset, method, seed):
 # --- sweep files ------------------------------------------------------------------------------
 
 def assigned_names(md_path: Path) -> set[str]:
-    """Names assigned in the cell tagged ``parameters`` (independently of hc_lib.reproduce)."""
+    """Names assigned in the cell tagged ``parameters`` (independently of hc_lib.repro.runner)."""
     nb = jupytext.read(md_path)
     cells = [cell for cell in nb.cells if "parameters" in cell.metadata.get("tags", [])]
     assert len(cells) == 1, f"{md_path.name} needs exactly one cell tagged parameters"
@@ -91,7 +92,7 @@ def test_sweep_files_name_real_parameters(path):
 
 @pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.md")), ids=lambda path: path.stem)
 def test_notebook_one_of_lists_are_understood(notebook):
-    """A notebook's ``one of:`` comments follow the convention (hc_lib.reproduce's docstring)."""
+    """A notebook's ``one of:`` comments follow the convention (hc_lib.repro.runner's docstring)."""
     parameters = notebook_parameters(notebook)
     assert set(parameters) == assigned_names(notebook)
     for parameter in parameters.values():
@@ -161,7 +162,7 @@ def hc_repro(tmp_path, *args) -> tuple[int, list[str]]:
     """Run the hc-repro command in tmp_path: its exit status and stderr lines. It must not print a
     traceback, and must leave no run folder (nor the default results/)."""
     script = Path(sys.executable).with_name("hc-repro")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "hc_lib.reproduce"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "hc_lib.repro.cli"]
     before = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*"))
     result = subprocess.run([*command, *map(str, args)], cwd=tmp_path, capture_output=True, text=True,
                             timeout=120, check=False)
@@ -404,7 +405,7 @@ def test_failing_run_is_recorded_and_the_others_go_on(tmp_path, capsys):
 def test_resume_after_sigkill(tmp_path):
     sweep = probe_sweep(tmp_path, seeds=[0, 1], sleep=1.0)  # 4 runs of at least a second each
     sweep_dir = tmp_path / "runs" / "probe"
-    command = [sys.executable, "-m", "hc_lib.reproduce", "run", str(sweep), "--out", str(tmp_path / "runs"),
+    command = [sys.executable, "-m", "hc_lib.repro.cli", "run", str(sweep), "--out", str(tmp_path / "runs"),
                "-j", "1", "--no-progress"]
     # its own process group, so that SIGKILL reaches the runner and its papermill children at once
     process = subprocess.Popen(command, cwd=tmp_path, start_new_session=True,
@@ -478,9 +479,9 @@ def test_console_script_is_installed():
 KILLER = """
 import os, signal
 from pathlib import Path
-import hc_lib.learner
+import hc_lib.eph.learner
 
-_save, _marker = hc_lib.learner.save_checkpoint, Path({marker!r})
+_save, _marker = hc_lib.eph.learner.save_checkpoint, Path({marker!r})
 
 
 def _save_then_die(path, state):
@@ -492,7 +493,7 @@ def _save_then_die(path, state):
     return result
 
 
-hc_lib.learner.save_checkpoint = _save_then_die
+hc_lib.eph.learner.save_checkpoint = _save_then_die
 """
 
 
@@ -501,7 +502,7 @@ def test_killed_eph_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     mid-fit, the run is recorded as failed, its work folder keeps the checkpoint, and running the
     sweep again continues that fit from the checkpoint (not from step 0) to the very result of a
     fit that never stopped."""
-    from hc_lib.checkpoints import load_checkpoint
+    from hc_lib.records import load_checkpoint
     from hc_lib.experiments import run_experiment
 
     kill_at, settings = 4, {"n_steps": 12, "n_samples": 2, "reset_every": 5, "n_internal": 16}

@@ -1,4 +1,4 @@
-"""RSC: recursive sparsest cut by spectral sweep (hc_lib/sparsest_cut.py)."""
+"""RSC: recursive sparsest cut by spectral sweep (hc_lib/baselines/sparsest_cut.py)."""
 import itertools
 
 import numpy as np
@@ -7,7 +7,7 @@ from scipy import sparse
 
 from hc_lib.datasets import similarity_graph
 from hc_lib.graph_input import check_graph
-from hc_lib.sparsest_cut import RecursiveSpectralSweep, sweep_cut
+from hc_lib.baselines.sparsest_cut import RecursiveSpectralSweep, sweep_cut
 from planted import BAD_INPUTS, planted_graph, recovered
 
 

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from hc_lib.dense_expected import DensePairs, sample_gradients
+from hc_lib.eph.dense_expected import DensePairs, sample_gradients
 from hc_lib.eph import EPH
-from hc_lib.expected import SampledTree, score_and_gradients
+from hc_lib.eph.expected import SampledTree, score_and_gradients
 from hc_lib.metrics import mutual_information
-from hc_lib.pairs import SparsePairs
-from hc_lib.probabilistic import ProbabilisticHierarchy, published_tsd
+from hc_lib.eph.pairs import SparsePairs
+from hc_lib.eph.probabilistic import ProbabilisticHierarchy, published_tsd
 from random_graphs import random_graph
 
 GUARD = 1e-7
@@ -114,7 +114,7 @@ def test_dense_engine_matches_the_tree_operations(objective, tsd_loss):
 
 def test_dense_pairs_of_vectors_are_the_similarity_graph():
     from hc_lib.graphs import CosineSimilarityGraph
-    from hc_lib.pairs import SimilarityPairs
+    from hc_lib.eph.pairs import SimilarityPairs
 
     X = np.random.default_rng(0).normal(size=(6, 3))
     graph = CosineSimilarityGraph(X / np.linalg.norm(X, axis=1, keepdims=True))

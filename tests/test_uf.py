@@ -1,4 +1,4 @@
-"""UF: ultrametric fitting by gradient descent on higra (hc_lib/ultrametric_fitting.py)."""
+"""UF: ultrametric fitting by gradient descent on higra (hc_lib/baselines/ultrametric_fitting.py)."""
 import higra as hg
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import torch
 
 from hc_lib.datasets import similarity_graph
 from hc_lib.metrics import dasgupta_cost, dendrogram_purity
-from hc_lib.ultrametric_fitting import UltrametricFitting, _ancestor_table, _soft_area
+from hc_lib.baselines.ultrametric_fitting import UltrametricFitting, _ancestor_table, _soft_area
 from planted import BAD_INPUTS, planted_graph, recovered
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hc_lib import checkpoints
+from hc_lib import records
 
 __all__ = ["CHECKPOINT_NAME", "capture_rng", "restore_rng", "save_checkpoint", "load_checkpoint",
            "compare_settings"]
@@ -46,15 +46,15 @@ def restore_rng(state: dict, generators: dict[str, torch.Generator]) -> None:
 
 
 def save_checkpoint(directory, state: dict) -> Path:
-    """Write ``state`` to ``directory/cohiclust.pt`` atomically (see :mod:`hc_lib.checkpoints`)."""
-    return checkpoints.save_checkpoint(Path(directory) / CHECKPOINT_NAME, state)
+    """Write ``state`` to ``directory/cohiclust.pt`` atomically (see :mod:`hc_lib.records`)."""
+    return records.save_checkpoint(Path(directory) / CHECKPOINT_NAME, state)
 
 
 def load_checkpoint(directory) -> dict | None:
     """The checkpoint in ``directory``, or None when there is none yet."""
-    return checkpoints.load_checkpoint(Path(directory) / CHECKPOINT_NAME)
+    return records.load_checkpoint(Path(directory) / CHECKPOINT_NAME)
 
 
 def compare_settings(saved: dict, current: dict, ignore=("progress", "device", "checkpoint_dir", "amp")) -> None:
     """Refuse to resume a run under different settings (``ValueError`` naming them)."""
-    checkpoints.compare_settings(saved, current, ignore)
+    records.compare_settings(saved, current, ignore)

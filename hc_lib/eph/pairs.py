@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 import torch
 
-from hc_lib.expected import segment_sum
+from hc_lib.eph.expected import segment_sum
 from hc_lib.graphs import CosineSimilarityGraph, check_adjacency
 
 __all__ = ["SparsePairs", "SimilarityPairs", "as_pairs"]
@@ -90,7 +90,7 @@ class SparsePairs:
 
     def lca_mass(self, tree) -> torch.Tensor:
         """Edge mass meeting at every internal node of a sampled tree (see
-        :class:`hc_lib.expected.SampledTree`); a self-loop meets at its leaf's parent."""
+        :class:`hc_lib.eph.expected.SampledTree`); a self-loop meets at its leaf's parent."""
         meeting = tree.lca_matrix().view(-1).take(tree.pa[self.rows] * tree.n_internal + tree.pa[self.cols])
         return segment_sum(meeting, self.probs, tree.n_internal)
 
@@ -123,7 +123,7 @@ class SimilarityPairs:
 
     def lca_mass(self, tree) -> torch.Tensor:
         """Pair mass meeting at every internal node of a sampled tree (see
-        :class:`hc_lib.expected.SampledTree`): cluster masses minus those of the children."""
+        :class:`hc_lib.eph.expected.SampledTree`): cluster masses minus those of the children."""
         k = tree.n_internal
         pa = tree.pa
         ones = torch.ones(self.n_nodes, 1, dtype=self.rows_.dtype, device=self.rows_.device)

@@ -2,14 +2,14 @@
 
 * :class:`EPH` (Kollovieh, Charpentier, Zügner and Günnemann, NeurIPS 2024) minimises the
   *expected* Dasgupta cost, or maximises the expected TSD, over discrete trees sampled from
-  (A, B), with Gumbel-softmax straight-through gradients (:mod:`hc_lib.expected` computes them
-  with tree operations, :mod:`hc_lib.dense_expected` for small graphs in one dense batch).
+  (A, B), with Gumbel-softmax straight-through gradients (:mod:`hc_lib.eph.expected` computes them
+  with tree operations, :mod:`hc_lib.eph.dense_expected` for small graphs in one dense batch).
 * :class:`FPH` (Zügner et al., ICLR 2022) optimises the continuous relaxations of the scores.
 
 Both follow the published settings by default (chapter "Reproduced tables" of the book lists
 them): average-linkage initialisation compressed to ``n_internal`` nodes, A and B projected
 back onto the simplex after every step, validation of the argmax tree every step, and the best
-argmax tree is returned. :mod:`hc_lib.learner` adds restarts and checkpoints.
+argmax tree is returned. :mod:`hc_lib.eph.learner` adds restarts and checkpoints.
 
 >>> from hc_lib.datasets import load_graph
 >>> adjacency, _ = load_graph("citeseer")
@@ -23,10 +23,10 @@ import math
 
 import torch
 
-from hc_lib.dense_expected import DENSE_NODE_LIMIT, DensePairs, sample_gradients
-from hc_lib.expected import SampledTree, score_and_gradients
-from hc_lib.learner import ProbabilisticLearner, Run, initial_tree
-from hc_lib.probabilistic import ProbabilisticHierarchy, check_tsd_loss, project_rows_to_simplex, published_tsd
+from hc_lib.eph.dense_expected import DENSE_NODE_LIMIT, DensePairs, sample_gradients
+from hc_lib.eph.expected import SampledTree, score_and_gradients
+from hc_lib.eph.learner import ProbabilisticLearner, Run, initial_tree
+from hc_lib.eph.probabilistic import ProbabilisticHierarchy, check_tsd_loss, project_rows_to_simplex, published_tsd
 
 __all__ = ["EPH", "FPH", "initial_tree"]
 
@@ -58,7 +58,7 @@ class EPH(ProbabilisticLearner):
         learning rate in place, as the published code does (False).
     tsd_loss : {"published", "exact"}
         The TSD objective. "published" (default): minus the published code's guarded KL in nats
-        (:func:`hc_lib.probabilistic.published_tsd`), in which nodes that no edge meets keep a
+        (:func:`hc_lib.eph.probabilistic.published_tsd`), in which nodes that no edge meets keep a
         small mass and a gradient; "exact": minus ``100 TSD / I`` of the sampled tree, those
         nodes left out.
     temperature : float
@@ -72,7 +72,7 @@ class EPH(ProbabilisticLearner):
         optimum, are where they pay.
     polish : bool
         End every run with exact descent over single parent changes from its best tree
-        (:meth:`hc_lib.learner.ProbabilisticLearner._polish`): at a tree, these are the exact
+        (:meth:`hc_lib.eph.learner.ProbabilisticLearner._polish`): at a tree, these are the exact
         partial derivatives of the expected score. Each sweep scores about ``n n'`` trees, so it
         is meant for small graphs; with ``n_restarts`` and ``n_internal`` about ``2 n`` it finds
         the optimal tree of graphs of a few nodes (chapter 2).
@@ -85,7 +85,7 @@ class EPH(ProbabilisticLearner):
         (any size, pair sampling); "auto" takes "dense" up to 64 nodes without pair sampling.
     checkpoint_dir : path or None
         Save the fit's state there every ``checkpoint_every`` steps (and at least every five
-        minutes) and resume from it (see :mod:`hc_lib.learner`).
+        minutes) and resume from it (see :mod:`hc_lib.eph.learner`).
     device, dtype, random_state, progress
         Where and in which precision to train, the seed, and whether to show a tqdm bar. The
         published runs and the book's tables use float64. ``torch.float32`` halves the memory of
@@ -286,7 +286,7 @@ class FPH(ProbabilisticLearner):
         to the published loss, minus the TSD in nats).
     tsd_loss : {"published", "exact"}
         "published" (default): minus the published code's guarded KL in nats
-        (:func:`hc_lib.probabilistic.published_tsd`); "exact": minus ``100 TSD / I`` over the
+        (:func:`hc_lib.eph.probabilistic.published_tsd`); "exact": minus ``100 TSD / I`` over the
         nodes where p and q are positive (the rate then acts on a loss ``100 / I`` times larger).
     n_restarts, polish, init, checkpoint_dir, checkpoint_every, device, dtype, random_state, progress
         As in :class:`EPH`.

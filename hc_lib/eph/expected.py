@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from hc_lib.probabilistic import check_tsd_loss, exact_zeros, published_tsd
+from hc_lib.eph.probabilistic import check_tsd_loss, exact_zeros, published_tsd
 
 __all__ = ["SampledTree", "score_and_gradients", "segment_sum", "OBJECTIVES"]
 
@@ -174,7 +174,7 @@ def score_and_gradients(pairs, tree: SampledTree, objective: str = "dasgupta", *
         The graph's I (required for "tsd").
     tsd_loss : {"exact", "published"}
         "exact": minus ``100 * TSD / I``, nodes that no edge meets left out. "published": minus
-        the published code's guarded KL in nats (:func:`hc_lib.probabilistic.published_tsd`),
+        the published code's guarded KL in nats (:func:`hc_lib.eph.probabilistic.published_tsd`),
         which keeps those nodes in the gradient.
     out : tensor (n, k), optional
         Where to write ``grad_A`` (a learner reuses one buffer for all its samples).

@@ -48,8 +48,8 @@ from scipy.sparse.linalg import eigsh
 
 from hc_lib.graph_input import check_graph
 from hc_lib.graphs import CosineSimilarityGraph
-from hc_lib.hyperbolic.poincare import BallSGD, distance, hyperbolic_norm
-from hc_lib.hyperbolic.triplets import neighbour_triplets
+from hc_lib.baselines.hyperbolic.poincare import BallSGD, distance, hyperbolic_norm
+from hc_lib.baselines.hyperbolic.triplets import neighbour_triplets
 from hc_lib.trees import Tree
 
 __all__ = ["GHHC", "parent_scores", "spectral_directions"]

@@ -1,7 +1,7 @@
 """Every tree of a small probabilistic hierarchy, for exact expectations and exact gradients.
 
 A probabilistic hierarchy ``(A, B)`` over ``n`` leaves and ``n'`` internal nodes (see
-:mod:`hc_lib.probabilistic`) draws every leaf's parent from its row of ``A`` and every non-root
+:mod:`hc_lib.eph.probabilistic`) draws every leaf's parent from its row of ``A`` and every non-root
 internal node's parent from its row of ``B``. Its samples are the *parent assignments*
 ``(pa, pb)``: ``n'^n`` choices of leaf parents times ``(n' - 1)!`` choices of internal parents
 (node ``i`` picks one of ``i + 1 .. n' - 1``). For a handful of leaves they can all be listed,
@@ -13,8 +13,8 @@ which turns every expectation over sampled trees into a finite sum,
 with ``P_A(pa) = prod_u A[u, pa_u]`` and ``P_B(pb) = prod_i B[i, pb_i]``: exact, and
 differentiable by torch's autograd. :class:`Enumeration` holds the assignments, scores each
 one exactly as EPH scores a sampled tree (the unpruned sample, as
-:func:`hc_lib.expected.score_and_gradients` does), and groups them into *topologies*: the pruned
-tree of a sample (:func:`hc_lib.probabilistic.parents_to_tree`) identified by its set of
+:func:`hc_lib.eph.expected.score_and_gradients` does), and groups them into *topologies*: the pruned
+tree of a sample (:func:`hc_lib.eph.probabilistic.parents_to_tree`) identified by its set of
 clusters. :func:`straight_through_estimate` is EPH's Gumbel-softmax straight-through estimate
 of the same gradient, for comparison.
 
@@ -28,6 +28,7 @@ import itertools
 import numpy as np
 import torch
 
+from hc_lib.eph.estimators import EPH
 from hc_lib.graphs import check_adjacency
 
 __all__ = ["Enumeration", "parent_assignments", "straight_through_estimate"]
@@ -48,7 +49,7 @@ def parent_assignments(n_leaves: int, n_internal: int) -> tuple[np.ndarray, np.n
         Row r gives the internal parent (``0 .. n' - 1``) of every leaf.
     internal_parents : ndarray of int64, shape ((n_internal - 1)!, n_internal)
         Row r gives the parent of every internal node; the root's (last) entry is itself, as
-        in :meth:`hc_lib.probabilistic.ProbabilisticHierarchy.sample`.
+        in :meth:`hc_lib.eph.probabilistic.ProbabilisticHierarchy.sample`.
 
     Examples
     --------
@@ -173,7 +174,7 @@ class Enumeration:
 
         Notes
         -----
-        The sample is scored unpruned, like :func:`hc_lib.expected.score_and_gradients`: an
+        The sample is scored unpruned, like :func:`hc_lib.eph.expected.score_and_gradients`: an
         internal node whose only leaf is ``u`` stays a cluster ``{u}``. The Dasgupta cost is the
         pruned tree's unless the graph has self-loops (a self-loop of such a leaf pays 1
         instead of its pruned parent's size). The TSD differs more: such a node takes the
@@ -297,8 +298,6 @@ def straight_through_estimate(A, B, pairs, objective: str = "dasgupta", *, n_sam
     grad_A, grad_B : tensor
         Estimated gradients of the expected loss with respect to ``A`` and ``B``.
     """
-    from hc_lib.eph import EPH
-
     A, B = torch.as_tensor(A), torch.as_tensor(B)
     model = EPH(objective, n_internal=A.shape[1], n_samples=n_samples, temperature=temperature, tsd_loss="exact",
                 progress=False)

@@ -1,6 +1,6 @@
 """EPH's straight-through gradient for small graphs: every sample of a step at once, densely.
 
-:func:`hc_lib.expected.score_and_gradients` scores one sampled tree at a time with tree
+:func:`hc_lib.eph.expected.score_and_gradients` scores one sampled tree at a time with tree
 operations, which is what large graphs need but costs a few dozen small tensor operations per
 sample. On a graph of a few dozen nodes that fixed cost is the whole step. Here the ``S``
 samples of a step are stacked and scored with FPH's dense closed form (Zügner et al., 2022) on
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from hc_lib.probabilistic import check_tsd_loss, exact_zeros, published_tsd
+from hc_lib.eph.probabilistic import check_tsd_loss, exact_zeros, published_tsd
 
 __all__ = ["DensePairs", "batched_scores", "sample_gradients", "DENSE_NODE_LIMIT"]
 

@@ -13,7 +13,9 @@ What a table shows is the ``report`` entry of the sweep file: one mapping or a l
 ``value`` (a key of the metrics JSON, dotted for nested ones: ``scores.nmi``), ``better``
 (``lower`` or ``higher``), and optionally ``title``, ``rows`` (default ``method``), ``columns``
 (default ``dataset``), ``published`` (default ``published``; ``null`` for none), ``row_name``
-(the row label when the runs have no ``rows`` key) and ``name`` (for the file names).
+(the row label when the runs have no ``rows`` key), ``name`` (for the file names) and ``where``
+(a mapping of keys to values, or lists of values, that a run must have to enter the table:
+``where: {objective: tsd}``).
 A key missing from the metrics JSON is looked up in the run's parameters.
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hc_lib.reproduce import expand
+from hc_lib.repro.sweep import expand
 
 __all__ = ["load_runs", "markdown_table", "plot_table", "summarise", "table_specs", "write_report"]
 
@@ -102,7 +104,14 @@ def summarise(runs: pd.DataFrame, spec: dict, sweep: dict | None = None) -> pd.D
       row  n  mean       std  ratio   best
     0   A  2   2.0  1.414214    1.0   True
     1   B  1   4.0       NaN    NaN  False
+    >>> spec = table_specs({"report": {"value": "cost", "where": {"method": "B"}}})[0]
+    >>> summarise(runs, spec)[["row", "n", "mean"]]
+      row  n  mean
+    0   B  1   4.0
     """
+    for key, wanted in (spec.get("where") or {}).items():
+        wanted = wanted if isinstance(wanted, list) else [wanted]
+        runs = runs[_column(runs, key).isin(wanted)]
     values = pd.to_numeric(_column(runs, spec["value"]), errors="coerce")
     frame = pd.DataFrame({"row": _column(runs, spec["rows"], spec["row_name"]).fillna(spec["row_name"]).astype(str),
                           "column": _column(runs, spec["columns"], "").fillna("").astype(str),

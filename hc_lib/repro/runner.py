@@ -1,4 +1,4 @@
-"""``hc-repro``: run a notebook over a grid of parameters with papermill, and tabulate the runs.
+"""The runner of ``hc-repro``: a notebook executed with papermill over a grid of parameters.
 
 A *sweep* is a YAML file under ``sweeps/``::
 
@@ -15,32 +15,35 @@ writes to its ``output`` parameter). Both are renamed into place, the metrics la
 finished exactly when its ``metrics.json`` exists: a sweep stopped at any point (even by SIGKILL)
 and started again runs only what is not finished. A failing run leaves ``error.json`` (the
 exception and the notebook so far) and the others go on. ``hc-repro report`` lives in
-:mod:`hc_lib.report`.
+:mod:`hc_lib.repro.report`, the command line in :mod:`hc_lib.repro.cli`.
 
-A sweep is checked before anything runs (also with ``--dry-run``) by :mod:`hc_lib.sweep`:
+A sweep is checked before anything runs (also with ``--dry-run``) by :mod:`hc_lib.repro.sweep`:
 every problem found is reported at once, one line each, instead of a traceback.
 
-This module imports no learner, only :mod:`hc_lib.sweep` (``hc-repro report`` loads
-:mod:`hc_lib.report` when asked): it only executes notebooks and reads their JSON.
+This module imports no learner, only :mod:`hc_lib.repro.sweep` and :mod:`hc_lib.records`: it
+only executes notebooks and reads their JSON.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from hc_lib.sweep import (Run, SweepError, SweepFileNotFoundError, check_sweep, expand, notebook_candidates,
-                          notebook_parameters, parse_choices)
+import jupytext
+import nbformat
+import papermill
+import yaml
+from tqdm.auto import tqdm
 
-__all__ = ["Run", "SweepError", "check_sweep", "execute_run", "expand", "load_sweep", "main",
-           "notebook_parameters", "parse_choices", "run_status", "run_sweep"]
+from hc_lib.records import write_json
+from hc_lib.repro.sweep import (SweepError, SweepFileNotFoundError, check_sweep, expand, notebook_candidates)
+
+__all__ = ["execute_run", "load_sweep", "run_status", "run_sweep", "default_jobs"]
 
 METRICS, NOTEBOOK, ERROR, SWEEP_FILE, WORK = "metrics.json", "notebook.ipynb", "error.json", "sweep.json", "work"
 
@@ -53,8 +56,6 @@ def load_sweep(path) -> dict:
     :class:`SweepError` with every problem found (:class:`SweepFileNotFoundError`, also a
     FileNotFoundError, when the file is not there).
     """
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         where = "" if path.is_absolute() else f" (from {Path.cwd()})"
@@ -92,14 +93,6 @@ def run_status(run_dir) -> str:
     return "failed" if (run_dir / ERROR).is_file() else "pending"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.chmod(temporary, 0o644)  # mkstemp makes it private
-    os.replace(temporary, path)
-
-
 def execute_run(task: dict) -> dict:
     """Execute one run (picklable: runs in a worker process or on a Dask worker).
 
@@ -107,9 +100,6 @@ def execute_run(task: dict) -> dict:
     ``output_parameter``, and optionally ``kernel``, ``timeout``, ``threads``. Returns a summary
     dict with ``status`` ("done", "failed" or "skipped").
     """
-    import nbformat
-    import papermill
-
     run_dir = Path(task["run_dir"])
     if run_status(run_dir) == "done":
         return {"run_dir": str(run_dir), "status": "skipped"}
@@ -147,16 +137,16 @@ def execute_run(task: dict) -> dict:
             so_far = json.loads(partial.read_text()) if partial.is_file() else None
         except (OSError, ValueError):
             so_far = None
-        _write_atomic(run_dir / ERROR, json.dumps({
+        write_json(run_dir / ERROR, {
             "error": type(error).__name__, "message": str(error), "traceback": traceback.format_exc(),
             "parameters": task["parameters"], "wall_time_s": time.perf_counter() - start,
-            "notebook": so_far}, indent=1, default=str))
+            "notebook": so_far}, default=str)
         partial.unlink(missing_ok=True)
         return {"run_dir": str(run_dir), "status": "failed", "error": f"{type(error).__name__}: {error}"}
     metrics["run"] = {"run_id": run_dir.name, "parameters": task["parameters"],
                       "notebook_wall_time_s": time.perf_counter() - start}
     os.replace(partial, run_dir / NOTEBOOK)
-    _write_atomic(run_dir / METRICS, json.dumps(metrics, indent=1, default=str))  # the run is finished now
+    write_json(run_dir / METRICS, metrics, default=str)  # the run is finished now
     (work / METRICS).unlink()
     (run_dir / ERROR).unlink(missing_ok=True)
     if not any(work.iterdir()):
@@ -175,9 +165,6 @@ def run_sweep(sweep_path, out="results/runs", jobs: int | None = None, scheduler
 
     The sweep is checked first (:func:`load_sweep`): a :class:`SweepError` lists its problems, and
     then nothing has run and no folder has been made, also with ``dry_run``."""
-    import jupytext
-    from tqdm.auto import tqdm
-
     stream = stream or sys.stdout
     sweep = load_sweep(sweep_path)
     runs = expand(sweep)
@@ -190,11 +177,11 @@ def run_sweep(sweep_path, out="results/runs", jobs: int | None = None, scheduler
         for run in runs:
             print(f"  {status[run.run_id]:8s} {run.run_id}  {json.dumps(run.parameters)}", file=stream)
         return status
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    # the sweep as last run (its report entries too), even when every run is finished already
+    write_json(sweep_dir / SWEEP_FILE, {**sweep, "sweep_file": str(Path(sweep_path).resolve())}, default=str)
     if not todo:
         return status
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(sweep_dir / SWEEP_FILE, json.dumps({**sweep, "sweep_file": str(Path(sweep_path).resolve())},
-                                                     indent=1, default=str))
     # papermill reads .ipynb only: the MyST source becomes a notebook in memory, once
     notebook = jupytext.writes(jupytext.read(sweep["notebook"]), fmt="ipynb")
     jobs = jobs or default_jobs()
@@ -206,7 +193,7 @@ def run_sweep(sweep_path, out="results/runs", jobs: int | None = None, scheduler
              for run in todo]
     bar = tqdm(total=len(tasks), desc=sweep["name"], unit="run", disable=not progress)
     if scheduler:
-        from distributed import Client
+        from distributed import Client  # optional: only for --scheduler
         from distributed import as_completed as dask_completed
 
         with Client(scheduler) as client:
@@ -233,64 +220,3 @@ def _record(result: dict, status: dict, bar) -> None:
     if result["status"] == "failed":
         bar.write(f"failed: {run_id}: {result['error']}")
     bar.update(1)
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose complaints are one line on stderr, not the usage and a line."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: {message}; see {self.prog} --help\n")
-
-
-def _refuse(problems) -> None:
-    """Print each problem as one line ``hc-repro: ...`` on stderr and exit with status 2."""
-    for problem in problems:
-        print(f"hc-repro: {' '.join(str(problem).split())}", file=sys.stderr)
-    sys.exit(2)
-
-
-def main(argv=None) -> int:
-    """The ``hc-repro`` command line. A sweep that cannot run, or nothing to report, ends it with
-    one line per problem on stderr and exit status 2, before anything runs."""
-    parser = _Parser(prog="hc-repro", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run a sweep's unfinished configurations")
-    run.add_argument("sweep", help="a sweep file, e.g. sweeps/ci_smoke.yaml")
-    run.add_argument("--jobs", "-j", type=int, default=None,
-                     help=f"runs at once on this machine (default: half the cores, here {default_jobs()})")
-    run.add_argument("--scheduler", default=None,
-                     help="address of a Dask distributed scheduler (tcp://host:8786); the run folders "
-                          "must be on a file system the workers share")
-    run.add_argument("--dry-run", action="store_true", help="check the sweep, list the runs and their state, "
-                                                            "run nothing")
-    run.add_argument("--out", default="results/runs", help="where the runs go (default results/runs)")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    report = commands.add_parser("report", help="tabulate the finished runs into CSV, Markdown and figures")
-    report.add_argument("--runs", default="results/runs", help="folder of sweeps (default results/runs)")
-    report.add_argument("--out", default="results", help="where the tables go (default results)")
-    args = parser.parse_args(argv)
-    if args.command == "report":
-        runs = Path(args.runs)
-        if not runs.is_dir():
-            _refuse([f"no runs to report: no folder {runs} (run `hc-repro run sweeps/NAME.yaml` first)"])
-        if not any((path / SWEEP_FILE).is_file() for path in runs.iterdir()):
-            _refuse([f"no runs to report: {runs} holds no sweep run by `hc-repro run sweeps/NAME.yaml`"])
-        from hc_lib.report import write_report
-
-        written = write_report(args.runs, args.out)
-        if not written:
-            _refuse([f"no runs to report: no sweep in {runs} has a finished run (a metrics.json)"])
-        for path in written:
-            print("wrote", path)
-        return 0
-    if args.jobs is not None and args.jobs < 1:
-        run.error("--jobs must be at least 1")
-    try:
-        status = run_sweep(args.sweep, args.out, args.jobs, args.scheduler, args.dry_run, not args.no_progress)
-    except SweepError as error:
-        _refuse(error.problems)
-    return 1 if any(state == "failed" for state in status.values()) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

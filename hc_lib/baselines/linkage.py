@@ -8,7 +8,7 @@ L2-normalised, distance ``1 - cos`` (Ward on the normalised rows).
 Unweighted graphs are full of ties, and which tied pair merges first changes the tree
 (average linkage on cora_ml: Dasgupta cost 288.1 with one tie rule, 295.6 with another).
 :func:`nn_chain_average_linkage` and ``louvain_hierarchy(..., legacy=True)`` (from
-:mod:`hc_lib.louvain`) follow the tie rules of the code that produced the published rows,
+:mod:`hc_lib.baselines.louvain`) follow the tie rules of the code that produced the published rows,
 and reproduce them (see ``results/baselines.md``).
 
 Disconnected graphs (several components, isolated nodes) are accepted by every graph
@@ -26,11 +26,7 @@ from hc_lib.components import component_labels, join_components
 from hc_lib.graphs import check_adjacency
 from hc_lib.trees import Tree
 
-__all__ = ["VECTOR_LINKAGES", "vector_linkage", "paris", "graph_average_linkage",
-           "nn_chain_average_linkage", "louvain_hierarchy"]
-
-# the recursive Louvain lives in its own module; it is a baseline like the others
-from hc_lib.louvain import louvain_hierarchy  # noqa: E402  (re-exported)
+__all__ = ["VECTOR_LINKAGES", "vector_linkage", "paris", "graph_average_linkage", "nn_chain_average_linkage"]
 
 VECTOR_LINKAGES = ("ward", "average", "single", "complete")
 

@@ -2,7 +2,7 @@
 
 Leaves are points of the Poincaré disc, all at one learned radius. The lowest common
 ancestor of two leaves is the point of their geodesic closest to the origin
-(:func:`~hc_lib.hyperbolic.poincare.lca_depth`), and the deeper it lies the earlier the two
+(:func:`~hc_lib.baselines.hyperbolic.poincare.lca_depth`), and the deeper it lies the earlier the two
 leaves merge. Dasgupta's cost rewritten over triplets (Wang & Wang, 2018) is, up to a
 constant, ``sum_{ijk} w_ij + w_ik + w_jk - w_ijk(T)`` with ``w_ijk(T)`` the weight of the pair
 that merges first; HypHC relaxes ``w_ijk`` to
@@ -36,8 +36,8 @@ from scipy.cluster.hierarchy import linkage
 
 from hc_lib.graph_input import check_graph
 from hc_lib.metrics import dasgupta_cost
-from hc_lib.hyperbolic.poincare import BallAdam, lca_depth, project
-from hc_lib.hyperbolic.triplets import pair_triplets, triplet_weights
+from hc_lib.baselines.hyperbolic.poincare import BallAdam, lca_depth, project
+from hc_lib.baselines.hyperbolic.triplets import pair_triplets, triplet_weights
 from hc_lib.trees import Tree
 
 __all__ = ["HypHC", "decode_directions"]

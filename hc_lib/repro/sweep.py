@@ -22,7 +22,7 @@ with :mod:`ast`, never executed):
 
   A comment without ``one of:`` is prose and checks nothing.
 
-Like :mod:`hc_lib.reproduce`, this module imports nothing else of ``hc_lib``: the allowed
+This module imports nothing else of ``hc_lib``: the allowed
 values come from the notebooks, not from the library.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ __all__ = ["Run", "expand", "SweepError", "SweepFileNotFoundError", "Parameter",
 
 SWEEP_KEYS = {"name", "notebook", "parameters", "grid", "seeds", "seed_parameter", "output_parameter",
               "kernel", "timeout", "report"}
-REPORT_KEYS = {"value", "better", "title", "rows", "columns", "published", "row_name", "name"}
+REPORT_KEYS = {"value", "better", "title", "rows", "columns", "published", "row_name", "name", "where"}
 
 
 @dataclass
@@ -147,7 +147,7 @@ def notebook_parameters(notebook) -> dict[str, Parameter]:
     injects a run's parameters), read with :mod:`ast` without executing anything; raises
     ValueError when there is no such cell or it is not Python.
 
-    >>> parameters = notebook_parameters(Path(__file__).parents[1] / "tests" / "data" / "sweep_probe.md")
+    >>> parameters = notebook_parameters(Path(__file__).parents[2] / "tests" / "data" / "sweep_probe.md")
     >>> list(parameters)
     ['dataset', 'method', 'seed', 'fail', 'sleep', 'marker', 'output']
     >>> parameters["method"].default, parameters["method"].choices
@@ -289,7 +289,7 @@ def check_sweep(sweep, path=None) -> list[str]:
     is the file, for the messages and to find a relative ``notebook``. The names and values are
     checked against the notebook's ``parameters`` cell (see the module's documentation).
 
-    >>> probe = str(Path(__file__).parents[1] / "tests" / "data" / "sweep_probe.md")
+    >>> probe = str(Path(__file__).parents[2] / "tests" / "data" / "sweep_probe.md")
     >>> check_sweep({"notebook": probe, "grid": {"dataset": "a", "metod": ["x"]}, "seeds": [0, "1"]},
     ...             "sweep.yaml")  # doctest: +NORMALIZE_WHITESPACE +ELLIPSIS
     ["sweep.yaml: seeds: '1' is not an integer; seeds are integers such as [0, 1, 2]",
@@ -382,6 +382,9 @@ def check_sweep(sweep, path=None) -> list[str]:
             problem(f"{where}: names no value to tabulate (a key of the notebook's metrics JSON)")
         if entry.get("better", "lower") not in ("lower", "higher"):
             problem(f"{where}: better is {_value(entry['better'])}; write lower or higher")
+        if "where" in entry and not isinstance(entry["where"], dict):
+            problem(f"{where}: where is {_value(entry['where'])[:60]}; write a mapping such as "
+                    f"{{objective: tsd}}")
         for key in sorted(set(entry) - REPORT_KEYS, key=str):
             hint = _closest(key, REPORT_KEYS)
             problem(f"{where}: unknown key {_value(key)}" + (f"; did you mean {hint[0]}?" if hint else
