@@ -621,3 +621,39 @@ def test_report_of_nested_metrics_with_a_single_row(tmp_path):
     assert not summary.best.any()  # one row: nothing to be best against
     table = (tmp_path / "results" / "toy.md").read_text()
     assert "| CoHiClust | 0.500 ± 0.361 | 0.600 ± 0.100 (0.620; 0.968) |" in table
+
+
+def test_report_filters_runs_by_where_and_draws_learning_curves(tmp_path):
+    """Two objectives in one sweep: each table takes its own runs (``where``), and the learned runs'
+    curves are drawn, the baseline (no curve) left out."""
+    sweep_dir = tmp_path / "runs" / "mixed"
+    sweep = {"name": "mixed", "notebook": "toy.md", "parameters": {}, "seeds": [0],
+             "grid": [{"dataset": ["g"], "method": ["EPH", "AL"], "objective": ["dasgupta", "tsd"]}],
+             "report": [{"value": "dasgupta", "better": "lower", "where": {"objective": "dasgupta"}},
+                        {"value": "tsd", "better": "higher", "where": {"objective": ["tsd"]}}]}
+    sweep_dir.mkdir(parents=True)
+    (sweep_dir / "sweep.json").write_text(json.dumps(sweep))
+    for run in expand(sweep):
+        folder = sweep_dir / run.run_id
+        folder.mkdir()
+        method, objective = run.parameters["method"], run.parameters["objective"]
+        value = {"EPH": 1.0, "AL": 2.0}[method] + (10.0 if objective == "tsd" else 0.0)
+        record = {"dataset": "g", "method": method, "objective": objective, "dasgupta": value, "tsd": value}
+        if method == "EPH":
+            record["curve"] = {"step": [0, 5, 10], "best": [3.0, 2.0, value]}
+        (folder / "metrics.json").write_text(json.dumps(record))
+    main(["report", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "results")])
+    summary = pd.read_csv(tmp_path / "results" / "mixed_summary.csv")
+    assert summary.set_index(["table", "row"])["mean"].to_dict() == {
+        ("dasgupta", "EPH"): 1.0, ("dasgupta", "AL"): 2.0, ("tsd", "EPH"): 11.0, ("tsd", "AL"): 12.0}
+    table = (tmp_path / "results" / "mixed.md").read_text()
+    assert "(mixed_dasgupta_curves.png)" in table and "(mixed_tsd_curves.png)" in table
+    curves = tmp_path / "results" / "mixed_dasgupta_curves.png"
+    assert curves.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "_curve" not in pd.read_csv(tmp_path / "results" / "mixed.csv").columns
+
+
+def test_a_report_entry_with_a_malformed_where_is_refused():
+    problems = check_sweep({"notebook": str(PROBE), "grid": {"dataset": ["a"]},
+                            "report": {"value": "x", "where": "objective=tsd"}}, ROOT / "sweeps" / "s.yaml")
+    assert any("where is" in problem and "mapping" in problem for problem in problems), problems

@@ -7,7 +7,9 @@ For each sweep folder ``results/runs/NAME/`` (written by ``hc-repro run``) this 
 * ``results/NAME.md``: the tables, rows = methods and columns = datasets as in the papers, each
   cell **mean ± std over seeds** with the published value and ours / published beside it, the
   best mean of each column in bold;
-* ``results/NAME_<table>.png``: a figure per table.
+* ``results/NAME_<table>.png``: a figure per table, and ``results/NAME_<table>_curves.png``: the
+  learning curves of the table's learned runs (the best score against the step), to show whether
+  a run had converged within its budget (:mod:`hc_lib.repro.figures`).
 
 What a table shows is the ``report`` entry of the sweep file: one mapping or a list of them, with
 ``value`` (a key of the metrics JSON, dotted for nested ones: ``scores.nmi``), ``better``
@@ -27,9 +29,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hc_lib.repro.figures import plot_curves, plot_table
 from hc_lib.repro.sweep import expand
 
-__all__ = ["load_runs", "markdown_table", "plot_table", "summarise", "table_specs", "write_report"]
+__all__ = ["load_runs", "markdown_table", "summarise", "table_specs", "write_report"]
+
+
+#: the column of :func:`load_runs` that holds each run's learning curve (a dict of lists, or None)
+CURVE = "_curve"
 
 
 def table_specs(sweep: dict) -> list[dict]:
@@ -65,8 +72,9 @@ def _flatten(record: dict, prefix: str = "") -> dict:
 
 
 def load_runs(sweep_dir) -> tuple[dict, pd.DataFrame, int]:
-    """``(sweep, runs, n_failed)``: the sweep's settings, one flattened row per finished run, and
-    how many runs failed (an ``error.json`` and no metrics)."""
+    """``(sweep, runs, n_failed)``: the sweep's settings, one flattened row per finished run (its
+    learning curve, if it has one, in the column ``CURVE``), and how many runs failed (an
+    ``error.json`` and no metrics)."""
     sweep_dir = Path(sweep_dir)
     sweep_file = sweep_dir / "sweep.json"
     if not sweep_file.is_file():
@@ -80,7 +88,8 @@ def load_runs(sweep_dir) -> tuple[dict, pd.DataFrame, int]:
         if current is not None and run_dir.name not in current:
             continue
         if (run_dir / "metrics.json").is_file():
-            rows.append(_flatten(json.loads((run_dir / "metrics.json").read_text())))
+            record = json.loads((run_dir / "metrics.json").read_text())
+            rows.append({**_flatten(record), CURVE: record.get("curve")})
         elif (run_dir / "error.json").is_file():
             failed += 1
     return sweep, pd.DataFrame(rows), failed
@@ -109,9 +118,7 @@ def summarise(runs: pd.DataFrame, spec: dict, sweep: dict | None = None) -> pd.D
       row  n  mean
     0   B  1   4.0
     """
-    for key, wanted in (spec.get("where") or {}).items():
-        wanted = wanted if isinstance(wanted, list) else [wanted]
-        runs = runs[_column(runs, key).isin(wanted)]
+    runs = _selected(runs, spec)
     values = pd.to_numeric(_column(runs, spec["value"]), errors="coerce")
     frame = pd.DataFrame({"row": _column(runs, spec["rows"], spec["row_name"]).fillna(spec["row_name"]).astype(str),
                           "column": _column(runs, spec["columns"], "").fillna("").astype(str),
@@ -136,6 +143,23 @@ def summarise(runs: pd.DataFrame, spec: dict, sweep: dict | None = None) -> pd.D
     # "best" only means something where there is more than one row to compare
     summary["best"] = (summary["mean"] == best) & (summary.groupby("column")["row"].transform("size") > 1)
     return summary
+
+
+def _selected(runs: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """The runs that enter a table: those matching its ``where``."""
+    for key, wanted in (spec.get("where") or {}).items():
+        wanted = wanted if isinstance(wanted, list) else [wanted]
+        runs = runs[_column(runs, key).isin(wanted)]
+    return runs
+
+
+def _curves(runs: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """``row``, ``column`` and ``curve`` of every run of a table that has a learning curve."""
+    runs = _selected(runs, spec)
+    frame = pd.DataFrame({"row": _column(runs, spec["rows"], spec["row_name"]).fillna(spec["row_name"]).astype(str),
+                          "column": _column(runs, spec["columns"], "").fillna("").astype(str),
+                          "curve": runs[CURVE] if CURVE in runs else None})
+    return frame[frame["curve"].map(lambda curve: isinstance(curve, dict) and len(curve.get("step", [])) > 1)]
 
 
 def _decimals(x: float) -> int:
@@ -179,47 +203,6 @@ def markdown_table(summary: pd.DataFrame, spec: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_table(summary: pd.DataFrame, spec: dict, path) -> Path:
-    """One panel per column: a bar per row (mean, std as error bar), the published value as a
-    black tick. Panels have their own scale (datasets' scores differ by orders of magnitude)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    columns = list(dict.fromkeys(summary["column"]))
-    rows = list(dict.fromkeys(summary["row"]))
-    fig, axes = plt.subplots(1, len(columns), figsize=(1.0 + (0.7 * len(rows) + 0.9) * len(columns), 3.2),
-                             squeeze=False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, column in zip(axes[0], columns):
-        part = summary[summary["column"] == column].set_index("row").reindex(rows)
-        x = np.arange(len(rows))
-        # points, not bars: the axis is zoomed on the differences, and a cut bar would mislead
-        for i, row in enumerate(rows):
-            ax.errorbar(x[i], part["mean"].iloc[i], yerr=np.nan_to_num(part["std"].iloc[i]), fmt="o", capsize=4,
-                        color=colours[i % len(colours)])
-        ax.scatter(x, part["published"], marker="_", s=300, color="black", zorder=3,
-                   label="published" if column == columns[0] else None)
-        finite = pd.concat([part["mean"] - part["std"].fillna(0), part["mean"] + part["std"].fillna(0),
-                            part["published"]]).dropna()
-        if len(finite):
-            low, high = finite.min(), finite.max()
-            pad = 0.15 * (high - low) or 0.05 * abs(high) or 1.0
-            ax.set_ylim(low - pad, high + pad)
-        ax.set_xlim(-0.6, len(rows) - 0.4)
-        ax.set_xticks(x, rows, rotation=45 if len(rows) > 3 else 0)
-        ax.set_title(column)
-    axes[0][0].set_ylabel(f"{spec['title']} ({spec['better']} is better)")
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
-    if summary["published"].notna().any():
-        fig.legend(loc="upper right", fontsize="small", frameon=False)
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 def _provenance(runs: pd.DataFrame, sweep: dict, n_failed: int) -> str:
     def values(key):
         return ", ".join(sorted({str(v) for v in _column(runs, key).dropna()})) or "not recorded"
@@ -252,7 +235,7 @@ def write_report(runs_dir="results/runs", out="results") -> list[Path]:
         name = sweep["name"]
         if runs.empty:
             continue
-        runs.to_csv(out / f"{name}.csv", index=False)
+        runs.drop(columns=CURVE).to_csv(out / f"{name}.csv", index=False)
         written.append(out / f"{name}.csv")
         parts = [f"# Sweep `{name}`, reproduced with hc-repro", "",
                  (f"Generated by `hc-repro report` from the runs in `{sweep_dir}`. Each cell: **mean ± std "
@@ -270,6 +253,11 @@ def write_report(runs_dir="results/runs", out="results") -> list[Path]:
             parts += ["", f"## {spec['title']} ({spec['better']} is better)", "", markdown_table(summary, spec), "",
                       (f"![{spec['title']}: mean and std over seeds per method, published value as a black tick]"
                        f"({figure.name})")]
+            curves = plot_curves(_curves(runs, spec), spec, out / f"{name}_{spec['name']}_curves.png")
+            if curves is not None:
+                written.append(curves)
+                parts += ["", (f"![{spec['title']}: the best score of every learned run against its training step "
+                               f"(its own scale), to see whether it had converged]({curves.name})")]
         if summaries:
             pd.concat(summaries).to_csv(out / f"{name}_summary.csv", index=False)
             written.append(out / f"{name}_summary.csv")
