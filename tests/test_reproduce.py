@@ -11,6 +11,7 @@ import ast
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -657,3 +658,21 @@ def test_a_report_entry_with_a_malformed_where_is_refused():
     problems = check_sweep({"notebook": str(PROBE), "grid": {"dataset": ["a"]},
                             "report": {"value": "x", "where": "objective=tsd"}}, ROOT / "sweeps" / "s.yaml")
     assert any("where is" in problem and "mapping" in problem for problem in problems), problems
+
+
+def test_a_run_held_by_a_live_process_is_left_alone_and_a_stale_lock_is_taken_over(tmp_path, capsys):
+    """Two runners of one sweep: the second skips what the first is running; a lock whose
+    process is gone (a killed runner) does not block the run."""
+    sweep = probe_sweep(tmp_path)
+    runs = expand(load_sweep(sweep))
+    held, stale = (tmp_path / "runs" / "probe" / run.run_id for run in runs)
+    for folder, pid in ((held, os.getpid()), (stale, 2 ** 22 + 12345)):   # this process; no process
+        folder.mkdir(parents=True)
+        (folder / "running.json").write_text(json.dumps({"pid": pid, "host": socket.gethostname()}))
+    assert run_status(held) == "running" and run_status(stale) == "pending"
+    status = run_sweep(sweep, tmp_path / "runs", jobs=1, progress=False)
+    assert status == {runs[0].run_id: "running", runs[1].run_id: "done"}
+    assert "1 being run by another process" in capsys.readouterr().out
+    assert not (held / "metrics.json").exists() and (held / "running.json").exists()
+    assert not (stale / "running.json").exists()            # released when the run finished
+    assert markers(tmp_path) == ["bb square 0"]

@@ -14,7 +14,9 @@ keeps ``results/runs/NAME/<run-id>/notebook.ipynb`` and ``metrics.json`` (the JS
 writes to its ``output`` parameter). Both are renamed into place, the metrics last, so a run is
 finished exactly when its ``metrics.json`` exists: a sweep stopped at any point (even by SIGKILL)
 and started again runs only what is not finished. A failing run leaves ``error.json`` (the
-exception and the notebook so far) and the others go on. ``hc-repro report`` lives in
+exception and the notebook so far) and the others go on. While a run executes, its folder holds
+``running.json`` (process and machine): another runner of the same sweep (a second terminal, a
+cluster job) leaves it alone, and takes it over only once that process is gone. ``hc-repro report`` lives in
 :mod:`hc_lib.repro.report`, the command line in :mod:`hc_lib.repro.cli`.
 
 A sweep is checked before anything runs (also with ``--dry-run``) by :mod:`hc_lib.repro.sweep`:
@@ -25,9 +27,11 @@ only executes notebooks and reads their JSON.
 """
 from __future__ import annotations
 
+import datetime
 import json
 import multiprocessing
 import os
+import socket
 import sys
 import time
 import traceback
@@ -46,6 +50,7 @@ from hc_lib.repro.sweep import (SweepError, SweepFileNotFoundError, check_sweep,
 __all__ = ["execute_run", "load_sweep", "run_status", "run_sweep", "default_jobs"]
 
 METRICS, NOTEBOOK, ERROR, SWEEP_FILE, WORK = "metrics.json", "notebook.ipynb", "error.json", "sweep.json", "work"
+LOCK = "running.json"      # who is executing the run now: a second runner leaves it alone
 
 
 def load_sweep(path) -> dict:
@@ -86,11 +91,51 @@ def load_sweep(path) -> dict:
 
 
 def run_status(run_dir) -> str:
-    """``"done"`` when metrics.json exists, ``"failed"`` when only error.json does, else ``"pending"``."""
+    """``"done"`` when metrics.json exists, ``"running"`` while a live process holds the run,
+    ``"failed"`` when only error.json does, else ``"pending"``."""
     run_dir = Path(run_dir)
     if (run_dir / METRICS).is_file():
         return "done"
+    if (run_dir / LOCK).is_file() and not _stale(run_dir / LOCK):
+        return "running"
     return "failed" if (run_dir / ERROR).is_file() else "pending"
+
+
+def _claim(run_dir: Path) -> bool:
+    """Take the run for this process (an exclusively created lock file naming it), or return
+    False when another process holds it: two runners of one sweep never execute the same run."""
+    lock = run_dir / LOCK
+    for _ in range(2):
+        try:
+            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if not _stale(lock):
+                return False
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(handle, "w") as stream:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(),
+                       "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}, stream)
+        return True
+    return False
+
+
+def _stale(lock: Path) -> bool:
+    """A lock left by a process that is gone (on this machine; one from another machine counts as
+    held until its owner removes it, or you do, once that machine is known to be down)."""
+    try:
+        holder = json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return True
+    if holder.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, KeyError, TypeError, ValueError):
+        return False
+    return False
 
 
 def execute_run(task: dict) -> dict:
@@ -98,12 +143,22 @@ def execute_run(task: dict) -> dict:
 
     ``task`` holds ``notebook`` (the notebook as JSON text), ``parameters``, ``run_dir``,
     ``output_parameter``, and optionally ``kernel``, ``timeout``, ``threads``. Returns a summary
-    dict with ``status`` ("done", "failed" or "skipped").
+    dict with ``status``: "done", "failed", "skipped" (finished before) or "running" (another
+process holds it).
     """
     run_dir = Path(task["run_dir"])
     if run_status(run_dir) == "done":
         return {"run_dir": str(run_dir), "status": "skipped"}
     run_dir.mkdir(parents=True, exist_ok=True)
+    if not _claim(run_dir):
+        return {"run_dir": str(run_dir), "status": "running"}
+    try:
+        return _execute(task, run_dir)
+    finally:
+        (run_dir / LOCK).unlink(missing_ok=True)
+
+
+def _execute(task: dict, run_dir: Path) -> dict:
     if task.get("threads"):
         for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[variable] = str(task["threads"])
@@ -170,9 +225,11 @@ def run_sweep(sweep_path, out="results/runs", jobs: int | None = None, scheduler
     runs = expand(sweep)
     sweep_dir = Path(out) / sweep["name"]
     status = {run.run_id: run_status(sweep_dir / run.run_id) for run in runs}
-    todo = [run for run in runs if status[run.run_id] != "done"]
-    print(f"sweep {sweep['name']}: {len(runs)} runs, {len(runs) - len(todo)} finished, {len(todo)} to run"
-          f" ({Path(sweep['notebook']).name})", file=stream)
+    todo = [run for run in runs if status[run.run_id] not in ("done", "running")]
+    elsewhere = sum(state == "running" for state in status.values())
+    print(f"sweep {sweep['name']}: {len(runs)} runs, {len(runs) - len(todo) - elsewhere} finished, "
+          f"{len(todo)} to run" + (f", {elsewhere} being run by another process" if elsewhere else "")
+          + f" ({Path(sweep['notebook']).name})", file=stream)
     if dry_run:
         for run in runs:
             print(f"  {status[run.run_id]:8s} {run.run_id}  {json.dumps(run.parameters)}", file=stream)
@@ -219,4 +276,6 @@ def _record(result: dict, status: dict, bar) -> None:
     status[run_id] = "done" if result["status"] in ("done", "skipped") else result["status"]
     if result["status"] == "failed":
         bar.write(f"failed: {run_id}: {result['error']}")
+    elif result["status"] == "running":
+        bar.write(f"left alone: {run_id} is being run by another process ({run_id}/{LOCK})")
     bar.update(1)
