@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse import csgraph
 
+from hc_lib.graphs import as_graph
+
 __all__ = ["component_labels", "join_components"]
 
 
@@ -35,9 +37,8 @@ def component_labels(adjacency) -> tuple[int, np.ndarray]:
 
     Parameters
     ----------
-    adjacency : scipy sparse matrix, shape (n, n)
-        A validated adjacency (:func:`hc_lib.graphs.check_adjacency`); self-loops do not
-        connect anything.
+    adjacency : sparse or dense adjacency (n x n), or a graph of :mod:`hc_lib.graphs`
+        Validated by :func:`hc_lib.graphs.as_graph`; self-loops do not connect anything.
 
     Returns
     -------
@@ -52,7 +53,7 @@ def component_labels(adjacency) -> tuple[int, np.ndarray]:
     >>> n_components, labels.tolist()
     (2, [0, 1, 0])
     """
-    n_components, labels = csgraph.connected_components(adjacency, directed=False)
+    n_components, labels = csgraph.connected_components(as_graph(adjacency).to_sparse(), directed=False)
     first = np.full(n_components, labels.size, dtype=np.int64)
     np.minimum.at(first, labels, np.arange(labels.size))
     rank = np.empty(n_components, dtype=np.int64)

@@ -4,7 +4,9 @@ Graph scores read the graph as a distribution over ordered node pairs,
 ``p(u, v) = W[u, v] / sum(W)`` (each undirected edge in both directions, a self-loop once),
 and are exact on non-binary trees: a pair whose lowest common ancestor (lca) is a node with
 k children counts that node's whole cluster. A self-loop's lca is its leaf's parent.
-Everything runs on the edge list; no n x n matrix is formed.
+Everything runs on the edge list (:meth:`~hc_lib.graphs.SparseGraph.edges`); the Dasgupta cost
+of a :class:`~hc_lib.graphs.CosineSimilarityGraph` runs on its O(n d) cluster sums instead.
+A graph is any input of :func:`hc_lib.graphs.as_graph`, validated once per call.
 
 =================================  =====================================================
 :func:`dasgupta_cost`              expected size of the lca cluster of an edge (lower is better)
@@ -20,7 +22,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from hc_lib.graphs import CosineSimilarityGraph, check_adjacency
+from hc_lib.graphs import as_graph
 from hc_lib.trees import Tree
 
 __all__ = [
@@ -39,13 +41,16 @@ def as_tree(tree) -> Tree:
     raise TypeError(f"expected a Tree or a linkage matrix, got {type(tree).__name__}")
 
 
-def _edges_on_tree(adjacency, tree: Tree):
+def _check_leaves(graph, tree: Tree) -> None:
+    if graph.n_nodes != tree.n_leaves:
+        raise ValueError(f"the graph has {graph.n_nodes} nodes but the tree has {tree.n_leaves} leaves")
+
+
+def _edges_on_tree(graph, tree: Tree):
     """Edge list, probabilities and the lca of every edge (self-loops at the leaf's parent)."""
-    matrix = check_adjacency(adjacency).tocoo()
-    if matrix.shape[0] != tree.n_leaves:
-        raise ValueError(f"the graph has {matrix.shape[0]} nodes but the tree has {tree.n_leaves} leaves")
-    rows, cols = matrix.row.astype(np.int64), matrix.col.astype(np.int64)
-    probs = matrix.data / matrix.data.sum()
+    _check_leaves(graph, tree)
+    rows, cols, weights = graph.edges()
+    probs = weights / weights.sum()
     lca = tree.lca(rows, cols)
     loops = rows == cols
     lca[loops] = tree.parent[rows[loops]]
@@ -61,7 +66,7 @@ def dasgupta_cost(graph, tree) -> float:
 
     Parameters
     ----------
-    graph : sparse or dense adjacency (n x n), or :class:`~hc_lib.graphs.CosineSimilarityGraph`
+    graph : sparse or dense adjacency (n x n), or a graph of :mod:`hc_lib.graphs`
         For a similarity graph of vector data the cost is exact in O(n d).
     tree : Tree or linkage matrix over the n nodes
 
@@ -81,7 +86,7 @@ def lca_distribution(graph, tree) -> np.ndarray:
 
     Parameters
     ----------
-    graph : adjacency or :class:`~hc_lib.graphs.CosineSimilarityGraph` (exact in O(n d))
+    graph : adjacency or graph of :mod:`hc_lib.graphs` (a similarity graph: exact in O(n d))
     tree : Tree or linkage matrix
 
     Returns
@@ -89,9 +94,9 @@ def lca_distribution(graph, tree) -> np.ndarray:
     ndarray, shape (n_internal,), summing to one
     """
     tree = as_tree(tree)
-    if isinstance(graph, CosineSimilarityGraph):
-        if graph.n_nodes != tree.n_leaves:
-            raise ValueError(f"the graph has {graph.n_nodes} nodes but the tree has {tree.n_leaves} leaves")
+    graph = as_graph(graph)
+    if graph.is_complete:
+        _check_leaves(graph, tree)
         # all ordered pairs inside each cluster, i = j included; a leaf's pair (i, i) is removed
         # from its parent with the rest of the children's pairs, so only i != j meet at a node
         within = graph.pair_sums(tree.cluster_sums(graph.unit_rows), tree.sizes)
@@ -101,9 +106,9 @@ def lca_distribution(graph, tree) -> np.ndarray:
     return np.bincount(lca - tree.n_leaves, weights=probs, minlength=tree.n_internal)
 
 
-def _node_distributions(adjacency, tree: Tree, *, legacy: bool = False):
+def _node_distributions(graph, tree: Tree, *, legacy: bool = False):
     """p(x) and q(x) over internal nodes, and the graph's mutual information."""
-    rows, cols, probs, lca = _edges_on_tree(adjacency, tree)
+    rows, cols, probs, lca = _edges_on_tree(graph, tree)
     n = tree.n_leaves
     node_prob = np.bincount(rows, weights=probs, minlength=n)
     keep = rows != cols if legacy else slice(None)
@@ -122,7 +127,7 @@ def tsd_distributions(adjacency, tree) -> tuple[np.ndarray, np.ndarray]:
     ``p`` is :func:`lca_distribution`; ``q(x)`` the probability that two nodes drawn
     independently ∝ degree meet at ``x`` (a node with itself: at its parent).
     """
-    p, q, _ = _node_distributions(adjacency, as_tree(tree))
+    p, q, _ = _node_distributions(as_graph(adjacency), as_tree(tree))
     return p, q
 
 
@@ -132,10 +137,11 @@ def _mutual_information(rows, cols, probs, node_prob) -> float:
 
 def mutual_information(adjacency) -> float:
     """Mutual information (nats) between the two ends of an edge drawn ∝ weight."""
-    matrix = check_adjacency(adjacency).tocoo()
-    probs = matrix.data / matrix.data.sum()
-    node_prob = np.bincount(matrix.row, weights=probs, minlength=matrix.shape[0])
-    return _mutual_information(matrix.row, matrix.col, probs, node_prob)
+    graph = as_graph(adjacency)
+    rows, cols, weights = graph.edges()
+    probs = weights / weights.sum()
+    node_prob = np.bincount(rows, weights=probs, minlength=graph.n_nodes)
+    return _mutual_information(rows, cols, probs, node_prob)
 
 
 def _divergence(p, q, info, normalized):
@@ -172,7 +178,7 @@ def tree_sampling_divergence(adjacency, tree, *, normalized: bool = True) -> flo
     50.0
     """
     tree = as_tree(tree)
-    return _divergence(*_node_distributions(adjacency, tree), normalized)
+    return _divergence(*_node_distributions(as_graph(adjacency), tree), normalized)
 
 
 def legacy_tree_sampling_divergence(adjacency, tree, *, normalized: bool = True) -> float:
@@ -194,7 +200,8 @@ def legacy_tree_sampling_divergence(adjacency, tree, *, normalized: bool = True)
     first_fuses = (first >= n) & (height[np.maximum(first - n, 0)] == height)
     second_fuses = ~first_fuses & (second >= n) & (height[np.maximum(second - n, 0)] == height)
     fused = np.concatenate([first[first_fuses], second[second_fuses]])
-    return _divergence(*_node_distributions(adjacency, binary.contract(fused), legacy=True), normalized)
+    graph = as_graph(adjacency)
+    return _divergence(*_node_distributions(graph, binary.contract(fused), legacy=True), normalized)
 
 
 # ---------------------------------------------------------------------- labels

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hc_lib.graphs import check_adjacency
+from hc_lib.graphs import as_graph
 from hc_lib.trees import Tree
 
 __all__ = ["class_colours", "plot_dendrogram", "draw_graph"]
@@ -71,8 +71,7 @@ def draw_graph(adjacency, ax=None, *, labels=None, pos=None, seed: int = 0, with
     import networkx as nx
 
     ax = _axes(ax, figsize=(4, 3))
-    matrix = check_adjacency(adjacency)
-    graph = nx.from_scipy_sparse_array(matrix)
+    graph = nx.from_scipy_sparse_array(as_graph(adjacency).to_sparse())
     if pos is None:
         pos = nx.spring_layout(graph, seed=seed)
     widths = [1.5 * data["weight"] for _, _, data in graph.edges(data=True)]

@@ -5,7 +5,7 @@ import torch
 from scipy.cluster.hierarchy import linkage
 
 from hc_lib.datasets import similarity_graph
-from hc_lib.graph_input import check_graph, pair_weights
+from hc_lib.graphs import as_graph as check_graph
 from hc_lib.baselines.hyperbolic import GHHC, HypHC
 from hc_lib.baselines.hyperbolic.hyphc import decode_directions
 from hc_lib.baselines.hyperbolic.poincare import BallAdam, distance, hyperbolic_norm, lca_depth
@@ -83,8 +83,8 @@ def test_neighbour_triplets_put_the_closest_pair_first():
     graph = check_graph(adjacency)
     triplets = neighbour_triplets(graph, 500, np.random.default_rng(0))
     i, j, k = triplets.T
-    w_ij = pair_weights(graph, i, j)
-    assert np.all(w_ij >= pair_weights(graph, i, k)) and np.all(w_ij >= pair_weights(graph, j, k))
+    w_ij = graph.pair_weights(i, j)
+    assert np.all(w_ij >= graph.pair_weights(i, k)) and np.all(w_ij >= graph.pair_weights(j, k))
     assert np.all((i != j) & (i != k) & (j != k))
 
 

@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "hc_lib"
-CORE = {"trees", "graphs", "graph_input", "components", "metrics", "datasets", "plotting", "published", "records"}
+CORE = {"trees", "graphs", "components", "metrics", "datasets", "plotting", "published", "records"}
 #: what each floor may import besides itself and the core
 ALLOWED = {"core": set(), "baselines": set(), "eph": {"baselines"}, "cohiclust": set(),
            "experiments": {"baselines", "eph"}, "repro": set()}

@@ -6,7 +6,7 @@ import pytest
 from scipy import sparse
 
 from hc_lib.datasets import similarity_graph
-from hc_lib.graph_input import check_graph
+from hc_lib.graphs import as_graph as check_graph
 from hc_lib.baselines.sparsest_cut import RecursiveSpectralSweep, sweep_cut
 from planted import BAD_INPUTS, planted_graph, recovered
 

@@ -35,9 +35,8 @@ from __future__ import annotations
 import heapq
 
 import numpy as np
-from scipy import sparse
 
-from hc_lib.graphs import CosineSimilarityGraph, check_adjacency
+from hc_lib.graphs import as_graph
 from hc_lib.metrics import as_tree, lca_distribution, tsd_distributions
 from hc_lib.trees import Tree
 
@@ -71,20 +70,17 @@ def _legacy_dasgupta_loss(p, q, size, child, parent):
 
 def _legacy_masses(graph, tree: Tree):
     """``p`` without self-loops and the degree mass of every node (self-loops counted twice)."""
-    if isinstance(graph, CosineSimilarityGraph):
+    if graph.is_complete:          # no self-loops, and a closed-form total to normalise by
         return lca_distribution(graph, tree), tree.cluster_sums(graph.degrees / graph.total_weight)
-    matrix = check_adjacency(graph)
-    loops = matrix.diagonal()
-    degree = np.asarray(matrix.sum(axis=1)).ravel() + loops
-    between = sparse.csr_matrix(matrix - sparse.diags(loops))
-    between.eliminate_zeros()
-    p = lca_distribution(between, tree) if between.nnz else np.zeros(tree.n_internal)
+    degree = graph.degrees + graph.to_sparse().diagonal()
+    between = graph.without_self_loops()
+    p = lca_distribution(between, tree) if between.total_weight > 0 else np.zeros(tree.n_internal)
     return p, tree.cluster_sums(degree / degree.sum())
 
 
 def _masses(graph, tree: Tree, objective: str):
     """``p``, ``q`` (or None) and the loss function of an objective."""
-    if objective.endswith("tsd") and isinstance(graph, CosineSimilarityGraph):
+    if objective.endswith("tsd") and graph.is_complete:
         raise ValueError(f"objective {objective!r} needs an adjacency matrix, not a CosineSimilarityGraph")
     if objective == "dasgupta":
         return lca_distribution(graph, tree), None, _dasgupta_loss
@@ -115,8 +111,9 @@ def contraction_order(graph, tree, n_internal: int = 1, objective: str = "dasgup
 
     Parameters
     ----------
-    graph : sparse or dense adjacency, or :class:`~hc_lib.graphs.CosineSimilarityGraph`
-        The similarity graph the tree is scored on (the TSD rules need an adjacency matrix).
+    graph : sparse or dense adjacency, or a graph of :mod:`hc_lib.graphs`
+        The similarity graph the tree is scored on (the TSD rules need a sparse graph, not a
+        :class:`~hc_lib.graphs.CosineSimilarityGraph`).
     tree : Tree or linkage matrix
     n_internal : int
         Stop when this many internal nodes are left (1: contract everything but the root).
@@ -141,7 +138,7 @@ def contraction_order(graph, tree, n_internal: int = 1, objective: str = "dasgup
     tree = _check(tree, n_internal, objective)
     if tree.n_internal <= n_internal:
         return np.zeros(0, dtype=np.int64)
-    p, q, loss = _masses(graph, tree, objective)
+    p, q, loss = _masses(as_graph(graph), tree, objective)
     return _greedy_order(tree, n_internal, loss, p, q)
 
 
@@ -206,8 +203,8 @@ def compress_tree(graph, tree, n_internal: int, objective: str = "dasgupta") -> 
 
     Parameters
     ----------
-    graph : sparse or dense adjacency, or :class:`~hc_lib.graphs.CosineSimilarityGraph`
-        The TSD rules need an adjacency matrix.
+    graph : sparse or dense adjacency, or a graph of :mod:`hc_lib.graphs`
+        The TSD rules need a sparse graph, not a :class:`~hc_lib.graphs.CosineSimilarityGraph`.
     tree : Tree or linkage matrix
     n_internal : int
         Number of internal nodes wanted (root included), at least 1. A tree that already
@@ -237,4 +234,4 @@ def compress_tree(graph, tree, n_internal: int, objective: str = "dasgupta") -> 
     tree = _check(tree, n_internal, objective)
     if tree.n_internal <= n_internal:
         return tree
-    return tree.contract(contraction_order(graph, tree, n_internal, objective))
+    return tree.contract(contraction_order(as_graph(graph), tree, n_internal, objective))

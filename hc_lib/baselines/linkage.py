@@ -23,7 +23,7 @@ from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import pdist
 
 from hc_lib.components import component_labels, join_components
-from hc_lib.graphs import check_adjacency
+from hc_lib.graphs import SparseGraph, as_graph
 from hc_lib.trees import Tree
 
 __all__ = ["VECTOR_LINKAGES", "vector_linkage", "paris", "graph_average_linkage", "nn_chain_average_linkage"]
@@ -78,6 +78,15 @@ def _norm_gap(rows: np.ndarray) -> np.ndarray | None:
     return squared[i] + squared[j] - 2.0
 
 
+def _sparse_graph(adjacency) -> SparseGraph:
+    """The graph linkages' input: a sparse graph (they would list every pair of a similarity graph)."""
+    graph = as_graph(adjacency)
+    if graph.is_complete:
+        raise TypeError("a CosineSimilarityGraph is not a sparse adjacency; call .to_sparse() for small n, "
+                        "or use vector_linkage on its unit_rows")
+    return graph
+
+
 def _sknetwork_paris(matrix, weights: str) -> Tree:
     """scikit-network's Paris, with its infinite-height joins of components replaced by the
     joining rule of :mod:`hc_lib.components`."""
@@ -101,7 +110,7 @@ def paris(adjacency) -> Tree:
     On a disconnected graph the components are joined at the top (:mod:`hc_lib.components`)
     instead of at scikit-network's infinite height.
     """
-    return _sknetwork_paris(check_adjacency(adjacency), "degree")
+    return _sknetwork_paris(_sparse_graph(adjacency).to_sparse(), "degree")
 
 
 def graph_average_linkage(adjacency) -> Tree:
@@ -112,7 +121,7 @@ def graph_average_linkage(adjacency) -> Tree:
     is ``|a| |b| / w(a, b)`` up to a constant. On a disconnected graph the components are
     joined at the top (:mod:`hc_lib.components`).
     """
-    matrix = check_adjacency(adjacency)
+    matrix = _sparse_graph(adjacency).to_sparse().copy()
     matrix.data[:] = 1.0
     return _sknetwork_paris(matrix, "uniform")
 
@@ -148,11 +157,12 @@ def nn_chain_average_linkage(adjacency) -> Tree:
     >>> nn_chain_average_linkage(path).parent.tolist()      # ((0, 1), (2, 3))
     [4, 4, 5, 5, 6, 6, -1]
     """
-    matrix = check_adjacency(adjacency)
-    n = matrix.shape[0]
+    graph = _sparse_graph(adjacency)
+    matrix = graph.to_sparse()
+    n = graph.n_nodes
     if n < 2:
         raise ValueError("the graph needs at least 2 nodes")
-    n_components, _ = component_labels(matrix)
+    n_components, _ = component_labels(graph)
     indptr, indices = matrix.indptr, matrix.indices
     links = []                                  # per cluster: {neighbour: number of edges}
     for node in range(n):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from hc_lib.graphs import CosineSimilarityGraph, check_adjacency
+from hc_lib.graphs import CosineSimilarityGraph, SparseGraph, as_graph
 from hc_lib.trees import Tree
 
 __all__ = ["DENSE_LIMIT", "louvain_hierarchy"]
@@ -116,14 +116,14 @@ def _legacy_louvain(matrix: sparse.csr_matrix) -> np.ndarray:
     return _aggregation_rounds(matrix / matrix.data.sum(), weights / weights.sum(), labels)
 
 
-def _legacy_louvain_complete(rows: np.ndarray, block: int = 1024) -> np.ndarray:
+def _legacy_louvain_complete(graph: CosineSimilarityGraph, block: int = 1024) -> np.ndarray:
     """:func:`_legacy_louvain` on the complete similarity graph of many unit rows.
 
     The first round runs on the n(n - 1) weights in float32 (4 bytes of weight and 4 of
     index per pair, the float64 matrix is never formed); clusters are then aggregated with
     the identity ``w(a, b) = |a||b|/2 + (sum_a x).(sum_b x)/2``.
     """
-    graph = CosineSimilarityGraph(rows)
+    rows = graph.unit_rows
     n = graph.n_nodes
     total = graph.total_weight
     index_type = np.int32 if n * (n - 1) < 2 ** 31 else np.int64
@@ -187,7 +187,7 @@ def louvain_hierarchy(graph, depth: int = 3, random_state=0, *, legacy: bool = F
 
     Parameters
     ----------
-    graph : sparse or dense adjacency, or :class:`~hc_lib.graphs.CosineSimilarityGraph`
+    graph : sparse or dense adjacency, or a graph of :mod:`hc_lib.graphs`
         A similarity graph of vectors: made a sparse matrix up to :data:`DENSE_LIMIT` nodes;
         larger ones need ``legacy=True`` (a float32 path that never forms the float64 matrix).
     depth : int
@@ -209,14 +209,12 @@ def louvain_hierarchy(graph, depth: int = 3, random_state=0, *, legacy: bool = F
     """
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
         raise ValueError(f"depth must be a positive integer, got {depth!r}")
-    if isinstance(graph, CosineSimilarityGraph) and graph.n_nodes > DENSE_LIMIT:
+    graph = as_graph(graph)
+    if graph.is_complete and graph.n_nodes > DENSE_LIMIT:
         if not legacy:
             raise ValueError(f"a complete similarity graph on {graph.n_nodes} nodes is too large for "
                              "today's Louvain; use legacy=True or pass a sparse graph")
-        top = graph.unit_rows
-    else:
-        top = check_adjacency(graph.to_sparse() if isinstance(graph, CosineSimilarityGraph) else graph)
-    n = top.shape[0]
+    n = graph.n_nodes
     if n < 2:
         raise ValueError("the graph needs at least 2 nodes")
     if legacy:
@@ -225,19 +223,17 @@ def louvain_hierarchy(graph, depth: int = 3, random_state=0, *, legacy: bool = F
         from sknetwork.clustering import Louvain
         cluster = Louvain(random_state=random_state).fit_predict
 
-    def restrict(part, members):
-        if not isinstance(part, np.ndarray):
-            return part[members][:, members]
-        if members.size > DENSE_LIMIT:
-            return part[members]
-        return check_adjacency(CosineSimilarityGraph(part[members]).to_sparse())
+    def sparse_if_small(part):
+        """A similarity graph of at most DENSE_LIMIT nodes becomes a sparse matrix."""
+        return SparseGraph(part.to_sparse()) if part.is_complete and part.n_nodes <= DENSE_LIMIT else part
 
     def split(part, level):
         if level >= depth:
             return None
-        if isinstance(part, np.ndarray):
+        if part.is_complete:
             return _legacy_louvain_complete(part)
-        return np.asarray(cluster(part)) if part.nnz else None
+        matrix = part.to_sparse()
+        return np.asarray(cluster(matrix)) if matrix.nnz else None
 
     rows = []                                       # [child, child, level]
 
@@ -252,11 +248,11 @@ def louvain_hierarchy(graph, depth: int = 3, random_state=0, *, legacy: bool = F
                 if members.size == 1:
                     children.append(int(nodes[members[0]]))
                 else:
-                    children.append(build(nodes[members], restrict(part, members), level + 1))
+                    children.append(build(nodes[members], sparse_if_small(part.subgraph(members)), level + 1))
         rows.append([children.pop(), children.pop(), level])
         while children:
             rows.append([n + len(rows) - 1, children.pop(), level])
         return n + len(rows) - 1
 
-    build(np.arange(n), top, 0)
+    build(np.arange(n), sparse_if_small(graph), 0)
     return _chains_to_tree(rows, n)

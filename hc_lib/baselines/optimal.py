@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from hc_lib.graphs import check_adjacency
+from hc_lib.graphs import as_graph
 from hc_lib.metrics import mutual_information
 from hc_lib.trees import Tree
 
@@ -39,12 +39,13 @@ def optimal_tree(adjacency, objective: str = "dasgupta") -> tuple[Tree, float]:
     """
     if objective not in ("dasgupta", "tsd"):
         raise ValueError(f"unknown objective {objective!r}; choose 'dasgupta' or 'tsd'")
-    matrix = check_adjacency(adjacency).toarray()
-    n = matrix.shape[0]
+    graph = as_graph(adjacency)
+    n = graph.n_nodes
     if n < 2:
         raise ValueError("a hierarchy needs at least two nodes")
     if n > MAX_NODES:
         raise ValueError(f"the exact optimum takes 3^n steps: at most {MAX_NODES} nodes, got {n}")
+    matrix = graph.to_dense()
     p = matrix / matrix.sum()
     degree = p.sum(axis=1)
     members = [np.flatnonzero([(mask >> i) & 1 for i in range(n)]) for mask in range(1 << n)]
@@ -95,5 +96,5 @@ def optimal_tree(adjacency, objective: str = "dasgupta") -> tuple[Tree, float]:
                 next_id -= 1
     value = best((1 << n) - 1)[0]
     if objective == "tsd":
-        value = -100.0 * value / mutual_information(adjacency)
+        value = -100.0 * value / mutual_information(graph)
     return Tree.from_parent(parent, n_leaves=n), float(value)

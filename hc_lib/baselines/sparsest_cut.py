@@ -20,12 +20,10 @@ two nodes need no cut.
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
-from hc_lib.graph_input import check_graph
-from hc_lib.graphs import CosineSimilarityGraph
+from hc_lib.graphs import as_graph, as_loop_free_graph
 from hc_lib.trees import Tree
 
 __all__ = ["CRITERIA", "RecursiveSpectralSweep", "sweep_cut"]
@@ -39,21 +37,13 @@ def _fiedler_vector(graph, degrees: np.ndarray, dense_limit: int, rng) -> np.nda
     scale = 1.0 / np.sqrt(degrees)
     top = np.sqrt(degrees) / np.sqrt(degrees.sum())       # the known first eigenvector
     if m <= dense_limit:
-        weights = graph.to_dense() if isinstance(graph, CosineSimilarityGraph) else graph.toarray()
+        weights = graph.to_dense()
         _, vectors = np.linalg.eigh(scale[:, None] * weights * scale[None, :])
         return scale * vectors[:, -2]
-    if isinstance(graph, CosineSimilarityGraph):
-        x, self_sim = graph.unit_rows, graph.self_similarities
-
-        def product(v):
-            return 0.5 * v.sum() + 0.5 * x @ (x.T @ v) - self_sim * v
-    else:
-        def product(v):
-            return graph @ v
 
     def deflated(v):
         v = np.ravel(v)
-        return scale * product(scale * v) - top * (top @ v)
+        return scale * graph.matvec(scale * v) - top * (top @ v)
 
     operator = LinearOperator((m, m), matvec=deflated, dtype=np.float64)
     try:
@@ -68,7 +58,7 @@ def _fiedler_vector(graph, degrees: np.ndarray, dense_limit: int, rng) -> np.nda
 def _inside_weights(graph, order: np.ndarray) -> np.ndarray:
     """Twice the edge weight inside every prefix ``order[:k]``, for k = 1..m."""
     m = order.size
-    if isinstance(graph, CosineSimilarityGraph):
+    if graph.is_complete:           # prefix sums of the rows: O(m d), no pair listed
         x = graph.unit_rows[order]
         sums = np.cumsum(x, axis=0)
         sizes = np.arange(1, m + 1)
@@ -76,9 +66,9 @@ def _inside_weights(graph, order: np.ndarray) -> np.ndarray:
             - np.cumsum(graph.self_similarities[order])
     rank = np.empty(m, dtype=np.int64)
     rank[order] = np.arange(m)
-    coo = graph.tocoo()
-    later = np.maximum(rank[coo.row], rank[coo.col])
-    return np.cumsum(np.bincount(later, weights=coo.data, minlength=m))
+    rows, cols, weights = graph.edges()
+    later = np.maximum(rank[rows], rank[cols])
+    return np.cumsum(np.bincount(later, weights=weights, minlength=m))
 
 
 def sweep_cut(graph, values, criterion: str = "sparsity") -> tuple[np.ndarray, float]:
@@ -86,7 +76,7 @@ def sweep_cut(graph, values, criterion: str = "sparsity") -> tuple[np.ndarray, f
 
     Parameters
     ----------
-    graph : sparse adjacency without self-loops, or CosineSimilarityGraph
+    graph : sparse or dense adjacency without self-loops, or a graph of :mod:`hc_lib.graphs`
     values : array_like, shape (m,)
         One value per node (the rescaled Fiedler vector).
     criterion : {"sparsity", "conductance"}
@@ -100,6 +90,7 @@ def sweep_cut(graph, values, criterion: str = "sparsity") -> tuple[np.ndarray, f
 
     Examples
     --------
+    >>> from scipy import sparse
     >>> path = sparse.csr_matrix(np.diag([1.0, 0.1, 1.0], k=1) + np.diag([1.0, 0.1, 1.0], k=-1))
     >>> side, score = sweep_cut(path, [0.0, 1.0, 2.0, 3.0])
     >>> side.tolist(), round(score, 3)
@@ -107,10 +98,11 @@ def sweep_cut(graph, values, criterion: str = "sparsity") -> tuple[np.ndarray, f
     """
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; choose one of {', '.join(CRITERIA)}")
+    graph = as_graph(graph)
     values = np.asarray(values, dtype=np.float64)
     m = values.size
     order = np.argsort(values, kind="stable")
-    degrees = graph.degrees if isinstance(graph, CosineSimilarityGraph) else np.asarray(graph.sum(axis=1)).ravel()
+    degrees = graph.degrees
     volume = np.cumsum(degrees[order])[:-1]
     cut = np.maximum(volume - _inside_weights(graph, order)[:-1], 0.0)
     sizes = np.arange(1, m)
@@ -170,23 +162,15 @@ class RecursiveSpectralSweep:
     def get_params(self) -> dict:
         return {"criterion": self.criterion, "dense_limit": self.dense_limit, "random_state": self.random_state}
 
-    def _restrict(self, graph, members: np.ndarray):
-        if isinstance(graph, CosineSimilarityGraph):
-            return CosineSimilarityGraph(graph.unit_rows[members])
-        return graph[members][:, members]
-
     def _split(self, graph, rng) -> list[np.ndarray]:
         """Local node indices of the children of a cluster of at least 3 nodes."""
-        m = graph.shape[0]
-        if not isinstance(graph, CosineSimilarityGraph):
-            n_components, labels = csgraph.connected_components(graph, directed=False)
+        if not graph.is_complete:
+            n_components, labels = csgraph.connected_components(graph.to_sparse(), directed=False)
             if n_components > 1:
                 return [np.flatnonzero(labels == c) for c in range(n_components)]
-            degrees = np.asarray(graph.sum(axis=1)).ravel()
-        else:
-            degrees = graph.degrees
-            if np.any(degrees <= 0):        # only two antipodal rows can do this; split them off
-                return [np.flatnonzero(degrees <= 0), np.flatnonzero(degrees > 0)]
+        degrees = graph.degrees
+        if np.any(degrees <= 0):        # in a complete graph only two antipodal rows do this: split them off
+            return [np.flatnonzero(degrees <= 0), np.flatnonzero(degrees > 0)]
         vector = _fiedler_vector(graph, degrees, self.dense_limit, rng)
         side, _ = sweep_cut(graph, vector, self.criterion)
         self.n_cuts_ += 1
@@ -197,11 +181,11 @@ class RecursiveSpectralSweep:
 
         Parameters
         ----------
-        graph : array_like, scipy sparse matrix or CosineSimilarityGraph, shape (n, n)
+        graph : array_like, scipy sparse matrix or a graph of :mod:`hc_lib.graphs`, shape (n, n)
             Symmetric non-negative weights (self-loops are ignored), n >= 2.
         """
-        graph = check_graph(graph)
-        n = graph.shape[0]
+        graph = as_loop_free_graph(graph)
+        n = graph.n_nodes
         rng = np.random.default_rng(self.random_state)
         self.n_cuts_ = 0
         parent = [-1] * n + [-1]                  # the root is node n
@@ -211,7 +195,7 @@ class RecursiveSpectralSweep:
             if members.size <= 2:
                 children = [members[:1], members[1:]]
             else:
-                children = [members[part] for part in self._split(self._restrict(graph, members), rng)]
+                children = [members[part] for part in self._split(graph.subgraph(members), rng)]
             for child in children:
                 if child.size == 1:
                     parent[int(child[0])] = node

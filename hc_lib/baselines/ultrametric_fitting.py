@@ -61,8 +61,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from hc_lib.components import join_components
-from hc_lib.graph_input import check_graph, edge_arrays, top_neighbours
-from hc_lib.graphs import CosineSimilarityGraph
+from hc_lib.graphs import as_loop_free_graph
 from hc_lib.trees import Tree
 
 __all__ = ["LOSSES", "UltrametricFitting"]
@@ -159,16 +158,18 @@ class UltrametricFitting:
                 "n_neighbors": self.n_neighbors}
 
     def _edges(self, graph):
-        if isinstance(graph, CosineSimilarityGraph) and self.n_neighbors is not None:
-            neighbours = top_neighbours(graph, self.n_neighbors)
+        """Every edge once (``u < v``): the graph's, or on vector data with ``n_neighbors`` the
+        symmetrised k-nearest-neighbour graph's."""
+        if graph.is_complete and self.n_neighbors is not None:
+            neighbours = graph.top_neighbours(self.n_neighbors)
             rows = np.repeat(np.arange(graph.n_nodes), [len(row) for row in neighbours])
             cols = np.concatenate(neighbours)
             u, v = np.minimum(rows, cols), np.maximum(rows, cols)
             pairs = np.unique(np.stack([u, v], axis=1), axis=0)
-            weights = 0.5 + 0.5 * np.einsum("td,td->t", graph.unit_rows[pairs[:, 0]], graph.unit_rows[pairs[:, 1]])
+            weights = graph.pair_weights(pairs[:, 0], pairs[:, 1])
             keep = weights > 0
             return pairs[keep, 0], pairs[keep, 1], weights[keep]
-        return edge_arrays(graph)
+        return graph.edges(upper=True)
 
     def _loss(self, x, tree, leaf_graph, dissimilarity, ends):
         n_leaves = tree.num_leaves()
@@ -232,11 +233,11 @@ class UltrametricFitting:
 
         Parameters
         ----------
-        graph : array_like, scipy sparse matrix or CosineSimilarityGraph, shape (n, n)
+        graph : array_like, scipy sparse matrix or a graph of :mod:`hc_lib.graphs`, shape (n, n)
             Symmetric non-negative similarities (self-loops are ignored), n >= 2.
         """
-        graph = check_graph(graph)
-        n = graph.shape[0]
+        graph = as_loop_free_graph(graph)
+        n = graph.n_nodes
         u, v, weights = self._edges(graph)
         adjacency = sparse.coo_matrix((weights, (u, v)), shape=(n, n))
         n_components, labels = csgraph.connected_components(adjacency, directed=False)

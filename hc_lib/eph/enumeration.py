@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from hc_lib.eph.estimators import EPH
-from hc_lib.graphs import check_adjacency
+from hc_lib.graphs import as_graph
 
 __all__ = ["Enumeration", "parent_assignments", "straight_through_estimate"]
 
@@ -164,7 +164,7 @@ class Enumeration:
 
         Parameters
         ----------
-        adjacency : array_like or sparse (n x n)
+        adjacency : array_like or sparse (n x n), or a graph of :mod:`hc_lib.graphs`
         objective : {"dasgupta", "tsd"}
             Dasgupta cost (lower is better), or ``100 * TSD / I`` (higher is better).
 
@@ -182,11 +182,11 @@ class Enumeration:
         """
         if objective not in ("dasgupta", "tsd"):
             raise ValueError(f"unknown objective {objective!r}; choose 'dasgupta' or 'tsd'")
-        matrix = check_adjacency(adjacency).tocoo()
-        if matrix.shape[0] != self.n_leaves:
-            raise ValueError(f"the graph has {matrix.shape[0]} nodes but the hierarchy {self.n_leaves} leaves")
-        rows, cols = matrix.row.astype(np.int64), matrix.col.astype(np.int64)
-        probs = matrix.data / matrix.data.sum()
+        graph = as_graph(adjacency)
+        if graph.n_nodes != self.n_leaves:
+            raise ValueError(f"the graph has {graph.n_nodes} nodes but the hierarchy {self.n_leaves} leaves")
+        rows, cols, weights = graph.edges()
+        probs = weights / weights.sum()
         k = self.n_internal
         out = np.empty(self.shape)
         if objective == "dasgupta":

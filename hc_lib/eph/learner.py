@@ -26,7 +26,7 @@ from hc_lib.baselines import graph_average_linkage, nn_chain_average_linkage, ve
 from hc_lib.records import compare_settings, load_checkpoint, save_checkpoint
 from hc_lib.eph.dense_expected import DENSE_NODE_LIMIT, DensePairs, batched_scores
 from hc_lib.baselines.compression import compress_tree
-from hc_lib.graphs import CosineSimilarityGraph, check_adjacency
+from hc_lib.graphs import as_graph
 from hc_lib.metrics import dasgupta_cost, mutual_information, tree_sampling_divergence
 from hc_lib.eph.pairs import as_pairs
 from hc_lib.eph.probabilistic import ProbabilisticHierarchy, parents_to_tree
@@ -49,7 +49,8 @@ def initial_tree(graph, n_internal: int, *, published: bool = True) -> Tree:
     ``published=False`` uses scikit-network's average linkage and the exact greedy Dasgupta
     compression (remove the node whose removal raises the cost least).
     """
-    if isinstance(graph, CosineSimilarityGraph):
+    graph = as_graph(graph)
+    if graph.is_complete:
         tree = vector_linkage(graph.unit_rows, "average")
     else:
         tree = nn_chain_average_linkage(graph) if published else graph_average_linkage(graph)
@@ -114,7 +115,7 @@ class ProbabilisticLearner:
 
     # -- the fit ----------------------------------------------------------------------------
     def fit(self, graph, init_tree: Tree | None = None):
-        """Learn a hierarchy of ``graph`` (a sparse adjacency or a CosineSimilarityGraph),
+        """Learn a hierarchy of ``graph`` (an adjacency or a graph of :mod:`hc_lib.graphs`),
         starting from ``init_tree`` (default: the published average-linkage start)."""
         self._prepare(graph, init_tree)
         self._clock = time.perf_counter()
@@ -139,12 +140,11 @@ class ProbabilisticLearner:
         return self._finish(runs)
 
     def _prepare(self, graph, init_tree):
-        if not isinstance(graph, CosineSimilarityGraph):
-            graph = check_adjacency(graph)
-        n = graph.shape[0]
+        graph = as_graph(graph)
+        n = graph.n_nodes
         if n < 2:
             raise ValueError("a hierarchy needs at least two nodes")
-        if self.objective == "tsd" and isinstance(graph, CosineSimilarityGraph):
+        if self.objective == "tsd" and graph.is_complete:
             raise ValueError("the TSD objective is defined for sparse graphs only (the tables use Dasgupta on vectors)")
         self._graph = graph
         self._info = mutual_information(graph) if self.objective == "tsd" else None

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 import torch
 
 from hc_lib.eph.expected import segment_sum
-from hc_lib.graphs import CosineSimilarityGraph, check_adjacency
+from hc_lib.graphs import CosineSimilarityGraph, as_graph
 
 __all__ = ["SparsePairs", "SimilarityPairs", "as_pairs"]
 
@@ -40,11 +39,12 @@ class SparsePairs:
 
     @classmethod
     def from_adjacency(cls, adjacency, *, dtype=torch.float64, device="cpu") -> "SparsePairs":
-        coo = check_adjacency(adjacency).tocoo()
-        probs = coo.data / coo.data.sum()
-        return cls(torch.as_tensor(coo.row.astype(np.int64), device=device),
-                   torch.as_tensor(coo.col.astype(np.int64), device=device),
-                   torch.as_tensor(probs, dtype=dtype, device=device), coo.shape[0])
+        """The edge list of a graph (any input of :func:`hc_lib.graphs.as_graph`)."""
+        graph = as_graph(adjacency)
+        rows, cols, weights = graph.edges()
+        probs = weights / weights.sum()
+        return cls(torch.as_tensor(rows, device=device), torch.as_tensor(cols, device=device),
+                   torch.as_tensor(probs, dtype=dtype, device=device), graph.n_nodes)
 
     @property
     def n_pairs(self) -> int:
@@ -138,6 +138,7 @@ def as_pairs(graph, *, dtype=torch.float64, device="cpu"):
     """:class:`SparsePairs` for an adjacency, :class:`SimilarityPairs` for a similarity graph."""
     if isinstance(graph, (SparsePairs, SimilarityPairs)):
         return graph
-    if isinstance(graph, CosineSimilarityGraph):
+    graph = as_graph(graph)
+    if graph.is_complete:           # its pair distribution is low-rank, never listed
         return SimilarityPairs(graph, dtype=dtype, device=device)
     return SparsePairs.from_adjacency(graph, dtype=dtype, device=device)

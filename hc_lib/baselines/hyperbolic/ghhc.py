@@ -46,8 +46,7 @@ import torch
 from scipy import sparse
 from scipy.sparse.linalg import eigsh
 
-from hc_lib.graph_input import check_graph
-from hc_lib.graphs import CosineSimilarityGraph
+from hc_lib.graphs import as_graph, as_loop_free_graph
 from hc_lib.baselines.hyperbolic.poincare import BallSGD, distance, hyperbolic_norm
 from hc_lib.baselines.hyperbolic.triplets import neighbour_triplets
 from hc_lib.trees import Tree
@@ -65,10 +64,11 @@ def spectral_directions(adjacency, dim: int, rng) -> np.ndarray:
     >>> bool(x[0, 0] == x[1, 0] == -x[2, 0] == -x[3, 0])
     True
     """
-    n = adjacency.shape[0]
-    degrees = np.asarray(adjacency.sum(axis=1)).ravel()
+    graph = as_graph(adjacency)
+    n = graph.n_nodes
+    degrees = graph.degrees
     scale = np.divide(1.0, np.sqrt(degrees), out=np.zeros(n), where=degrees > 0)
-    normalised = sparse.diags(scale) @ adjacency @ sparse.diags(scale)
+    normalised = sparse.diags(scale) @ graph.to_sparse() @ sparse.diags(scale)
     k = min(dim + 1, n - 1)
     if n <= 2000:
         _, vectors = np.linalg.eigh(normalised.toarray())
@@ -191,16 +191,15 @@ class GHHC:
 
         Parameters
         ----------
-        graph : array_like, scipy sparse matrix or CosineSimilarityGraph, shape (n, n)
+        graph : array_like, scipy sparse matrix or a graph of :mod:`hc_lib.graphs`, shape (n, n)
             Symmetric non-negative similarities (self-loops are ignored), n >= 2.
         """
-        graph = check_graph(graph)
-        n = graph.shape[0]
+        graph = as_loop_free_graph(graph)
+        n = graph.n_nodes
         rng = np.random.default_rng(self.random_state)
         generator = torch.Generator().manual_seed(int(rng.integers(2 ** 63)))
-        vectors = isinstance(graph, CosineSimilarityGraph)
         learn_leaves = bool(self.learn_leaves)
-        if vectors:
+        if graph.is_complete:           # vector data keeps its own directions
             directions = torch.from_numpy(graph.unit_rows.copy())
         else:
             directions = torch.from_numpy(spectral_directions(graph, self.dim, rng))

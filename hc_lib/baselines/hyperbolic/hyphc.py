@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from scipy.cluster.hierarchy import linkage
 
-from hc_lib.graph_input import check_graph
+from hc_lib.graphs import as_loop_free_graph
 from hc_lib.metrics import dasgupta_cost
 from hc_lib.baselines.hyperbolic.poincare import BallAdam, lca_depth, project
 from hc_lib.baselines.hyperbolic.triplets import pair_triplets, triplet_weights
@@ -150,11 +150,11 @@ class HypHC:
 
         Parameters
         ----------
-        graph : array_like, scipy sparse matrix or CosineSimilarityGraph, shape (n, n)
+        graph : array_like, scipy sparse matrix or a graph of :mod:`hc_lib.graphs`, shape (n, n)
             Symmetric non-negative similarities (self-loops are ignored), n >= 2.
         """
-        graph = check_graph(graph)
-        n = graph.shape[0]
+        graph = as_loop_free_graph(graph)
+        n = graph.n_nodes
         rng = np.random.default_rng(self.random_state)
         generator = torch.Generator().manual_seed(int(rng.integers(2 ** 63)))
         points = project(self.init_size * (2 * torch.rand(n, self.rank, generator=generator, dtype=torch.float64) - 1))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hc_lib.graph_input import pair_weights, top_neighbours
+from hc_lib.graphs import as_graph
 
 __all__ = ["pair_triplets", "neighbour_triplets", "triplet_weights"]
 
@@ -40,12 +40,14 @@ def neighbour_triplets(graph, n_triplets: int, rng, *, n_neighbors: int = 5,
 
     A share ``random_fraction`` are three distinct uniform nodes; the others a uniform node
     ``i``, one of its ``n_neighbors`` heaviest neighbours ``j`` (a uniform node if it has
-    none) and a uniform ``k`` distinct from both.
+    none) and a uniform ``k`` distinct from both. ``graph`` is any input of
+    :func:`hc_lib.graphs.as_graph`.
     """
-    n = graph.shape[0]
+    graph = as_graph(graph)
+    n = graph.n_nodes
     if n < 3:
         raise ValueError(f"triplets need at least 3 nodes, got {n}")
-    neighbours = top_neighbours(graph, n_neighbors)
+    neighbours = graph.top_neighbours(n_neighbors)
     triplets = np.empty((int(n_triplets), 3), dtype=np.int64)
     random_rows = rng.random(len(triplets)) < random_fraction
     for row in range(len(triplets)):
@@ -60,7 +62,7 @@ def neighbour_triplets(graph, n_triplets: int, rng, *, n_neighbors: int = 5,
             k = rng.integers(n)
         triplets[row] = (i, j, k)
     i, j, k = triplets.T
-    w_ij, w_ik, w_jk = (pair_weights(graph, a, b) for a, b in ((i, j), (i, k), (j, k)))
+    w_ij, w_ik, w_jk = (graph.pair_weights(a, b) for a, b in ((i, j), (i, k), (j, k)))
     first = (w_ij >= w_ik) & (w_ij >= w_jk)
     second = ~first & (w_jk >= w_ik)              # (j, k) is the closest pair
     third = ~first & ~second                      # (i, k)
@@ -71,6 +73,8 @@ def neighbour_triplets(graph, n_triplets: int, rng, *, n_neighbors: int = 5,
 
 
 def triplet_weights(graph, triplets: np.ndarray) -> np.ndarray:
-    """``(w_ij, w_ik, w_jk)`` of every triplet ``(i, j, k)``."""
+    """``(w_ij, w_ik, w_jk)`` of every triplet ``(i, j, k)`` of a graph (any input of
+    :func:`hc_lib.graphs.as_graph`)."""
+    graph = as_graph(graph)
     i, j, k = triplets.T
-    return np.stack([pair_weights(graph, i, j), pair_weights(graph, i, k), pair_weights(graph, j, k)], axis=1)
+    return np.stack([graph.pair_weights(i, j), graph.pair_weights(i, k), graph.pair_weights(j, k)], axis=1)
