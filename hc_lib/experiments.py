@@ -22,6 +22,7 @@ from hc_lib.baselines.sparsest_cut import RecursiveSpectralSweep
 from hc_lib.baselines.ultrametric_fitting import UltrametricFitting
 from hc_lib.datasets import GRAPH_NAMES, VECTOR_NAMES, load_graph, load_vectors, similarity_graph
 from hc_lib.eph import EPH, FPH
+from hc_lib.graphs import as_graph
 from hc_lib.metrics import dasgupta_cost, legacy_tree_sampling_divergence, tree_sampling_divergence
 from hc_lib.records import provenance
 from hc_lib.trees import Tree
@@ -43,11 +44,11 @@ PROFILES = {
 
 
 def load_dataset(name: str):
-    """``(graph, labels, kind)``: a sparse adjacency for graphs, a
-    :class:`~hc_lib.graphs.CosineSimilarityGraph` for vector data."""
+    """``(graph, labels, kind)``: a :class:`~hc_lib.graphs.SparseGraph` for graphs, a
+    :class:`~hc_lib.graphs.CosineSimilarityGraph` for vector data (both validated here, once)."""
     if name in GRAPH_NAMES:
         adjacency, labels = load_graph(name)
-        return adjacency, labels, "graph"
+        return as_graph(adjacency), labels, "graph"
     if name in VECTOR_NAMES:
         X, y = load_vectors(name)
         return similarity_graph(X), y, "vectors"
