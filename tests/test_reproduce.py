@@ -676,3 +676,16 @@ def test_a_run_held_by_a_live_process_is_left_alone_and_a_stale_lock_is_taken_ov
     assert not (held / "metrics.json").exists() and (held / "running.json").exists()
     assert not (stale / "running.json").exists()            # released when the run finished
     assert markers(tmp_path) == ["bb square 0"]
+
+
+def test_several_sweeps_are_all_checked_before_any_runs(tmp_path, capsys):
+    good = probe_sweep(tmp_path, name="first")
+    other = probe_sweep(tmp_path, name="second", grid={"dataset": ["ccc"]})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("notebook: nowhere.md\ngrid: {dataset: [a]}\n")
+    with pytest.raises(SystemExit) as refused:
+        main(["run", str(good), str(bad), "--out", str(tmp_path / "runs"), "--no-progress"])
+    assert refused.value.code == 2 and "nowhere.md" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() and markers(tmp_path) == []
+    assert main(["run", str(good), str(other), "--out", str(tmp_path / "runs"), "-j", "1", "--no-progress"]) == 0
+    assert sorted(markers(tmp_path)) == ["a square 0", "bb square 0", "ccc square 0"]

@@ -1,18 +1,20 @@
-"""The ``hc-repro`` command: ``hc-repro run sweeps/NAME.yaml`` and ``hc-repro report``.
+"""The ``hc-repro`` command: ``hc-repro run sweeps/NAME.yaml [...]`` and ``hc-repro report``.
 
-``run`` executes a sweep's unfinished runs (:mod:`hc_lib.repro.runner`); ``report`` turns the
-finished runs of every sweep into tables and figures (:mod:`hc_lib.repro.report`). A sweep that
-cannot run, or nothing to report, ends the command with one line per problem on stderr and exit
-status 2, before anything runs. ``python -m hc_lib.repro.cli`` is the same command.
+``run`` executes the unfinished runs of one or more sweeps, one sweep after the other
+(:mod:`hc_lib.repro.runner`); ``report`` turns the finished runs of every sweep into tables and
+figures (:mod:`hc_lib.repro.report`). A sweep that cannot run (any of those given), or nothing to
+report, ends the command with one line per problem on stderr and exit status 2, before anything
+runs. ``python -m hc_lib.repro.cli`` is the same command.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from hc_lib.repro.report import write_report
-from hc_lib.repro.runner import SWEEP_FILE, default_jobs, run_sweep
+from hc_lib.repro.runner import SWEEP_FILE, default_jobs, load_sweep, run_sweep
 from hc_lib.repro.sweep import SweepError
 
 __all__ = ["main"]
@@ -34,11 +36,20 @@ def _refuse(problems) -> None:
 
 def main(argv=None) -> int:
     """The ``hc-repro`` command line (see the module's description); returns the exit status."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:        # the listing went to `head` or a pager that stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv) -> int:
     parser = _Parser(prog="hc-repro", description="Run a notebook over a grid of parameters with papermill, "
                                                   "and tabulate the runs.")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run a sweep's unfinished configurations")
-    run.add_argument("sweep", help="a sweep file, e.g. sweeps/ci_smoke.yaml")
+    run = commands.add_parser("run", help="run the unfinished configurations of one or more sweeps, in turn")
+    run.add_argument("sweeps", nargs="+", metavar="sweep",
+                     help="sweep files, e.g. sweeps/ci_smoke.yaml; all are checked before any runs")
     run.add_argument("--jobs", "-j", type=int, default=None,
                      help=f"runs at once on this machine (default: half the cores, here {default_jobs()})")
     run.add_argument("--scheduler", default=None,
@@ -66,11 +77,19 @@ def main(argv=None) -> int:
         return 0
     if args.jobs is not None and args.jobs < 1:
         run.error("--jobs must be at least 1")
-    try:
-        status = run_sweep(args.sweep, args.out, args.jobs, args.scheduler, args.dry_run, not args.no_progress)
-    except SweepError as error:
-        _refuse(error.problems)
-    return 1 if any(state == "failed" for state in status.values()) else 0
+    problems = []
+    for sweep in args.sweeps:
+        try:
+            load_sweep(sweep)
+        except SweepError as error:
+            problems += error.problems
+    if problems:
+        _refuse(problems)
+    failed = False
+    for sweep in args.sweeps:
+        status = run_sweep(sweep, args.out, args.jobs, args.scheduler, args.dry_run, not args.no_progress)
+        failed |= any(state == "failed" for state in status.values())
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
