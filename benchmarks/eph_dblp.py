@@ -38,8 +38,8 @@ from hc_lib.datasets import load_graph
 from hc_lib.eph import EPH
 from hc_lib.eph.estimators import _softmax_backward
 from hc_lib.eph.expected import SampledTree, score_and_gradients
-from hc_lib.records import provenance
 from hc_lib.eph.probabilistic import ProbabilisticHierarchy, parents_to_tree, project_rows_to_simplex
+from hc_lib.records import provenance
 
 
 def timed(function, *args, **kwargs):

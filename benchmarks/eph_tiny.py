@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hc_lib.baselines.optimal import optimal_tree
 from hc_lib.eph import EPH
 from hc_lib.records import provenance
-from hc_lib.baselines.optimal import optimal_tree
 
 
 def random_weights(n: int, seed: int) -> np.ndarray:

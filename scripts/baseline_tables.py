@@ -40,11 +40,11 @@ sys.path.insert(0, str(ROOT))
 from hc_lib.baselines import (graph_average_linkage, louvain_hierarchy,  # noqa: E402
                               nn_chain_average_linkage, vector_linkage)
 from hc_lib.baselines.compression import compress_tree  # noqa: E402
-from hc_lib.datasets import load_graph, load_vectors, normalized_rows, similarity_graph  # noqa: E402
 from hc_lib.baselines.louvain import DENSE_LIMIT  # noqa: E402
-from hc_lib.published import GRAPH_DATASETS, published as poster_value  # noqa: E402
+from hc_lib.datasets import load_graph, load_vectors, normalized_rows, similarity_graph  # noqa: E402
 from hc_lib.metrics import (dasgupta_cost, legacy_tree_sampling_divergence,  # noqa: E402
                             tree_sampling_divergence)
+from hc_lib.published import GRAPH_DATASETS, published as poster_value  # noqa: E402
 from hc_lib.trees import Tree  # noqa: E402
 
 SMALL_GRAPHS = ["polblogs", "brain", "citeseer", "genes", "cora_ml", "openflight", "wiki_physics"]

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from hc_lib.datasets import load_graph
 from hc_lib.eph import FPH, initial_tree
-from hc_lib.records import provenance, write_json
-from hc_lib.metrics import mutual_information
 from hc_lib.eph.probabilistic import ProbabilisticHierarchy
+from hc_lib.metrics import mutual_information
+from hc_lib.records import provenance, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 EPOCHS = 15

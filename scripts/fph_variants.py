@@ -39,9 +39,9 @@ import torch
 
 from hc_lib.eph import FPH, initial_tree
 from hc_lib.experiments import load_dataset
-from hc_lib.records import provenance, write_json
 from hc_lib.metrics import dasgupta_cost, legacy_tree_sampling_divergence, tree_sampling_divergence
 from hc_lib.published import published
+from hc_lib.records import provenance, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "fph_variants"

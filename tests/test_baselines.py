@@ -7,10 +7,10 @@ from sknetwork.hierarchy import LouvainIteration
 
 from hc_lib.baselines import louvain_hierarchy, nn_chain_average_linkage, vector_linkage
 from hc_lib.baselines.compression import compress_tree
+from hc_lib.baselines.louvain import _legacy_argsort
 from hc_lib.datasets import load_graph, load_vectors, normalized_rows, similarity_graph
 from hc_lib.experiments import run_experiment
 from hc_lib.graphs import CosineSimilarityGraph
-from hc_lib.baselines.louvain import _legacy_argsort
 from hc_lib.metrics import dasgupta_cost, legacy_tree_sampling_divergence
 from hc_lib.trees import Tree
 

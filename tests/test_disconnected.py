@@ -12,8 +12,8 @@ from sknetwork.hierarchy import dasgupta_cost as sk_dasgupta
 from sknetwork.hierarchy import tree_sampling_divergence as sk_tsd
 
 from hc_lib.baselines import graph_average_linkage, louvain_hierarchy, nn_chain_average_linkage, paris
-from hc_lib.components import component_labels, join_components
 from hc_lib.baselines.compression import OBJECTIVES, compress_tree, contraction_order
+from hc_lib.components import component_labels, join_components
 from hc_lib.eph import EPH, FPH, initial_tree
 from hc_lib.graphs import check_adjacency
 from hc_lib.metrics import (dasgupta_cost, legacy_tree_sampling_divergence, mutual_information,

@@ -7,9 +7,9 @@ from scipy import sparse
 
 from hc_lib.eph.enumeration import Enumeration, parent_assignments, straight_through_estimate
 from hc_lib.eph.expected import SampledTree, score_and_gradients
-from hc_lib.metrics import dasgupta_cost, mutual_information
 from hc_lib.eph.pairs import SparsePairs
 from hc_lib.eph.probabilistic import ProbabilisticHierarchy, parents_to_tree
+from hc_lib.metrics import dasgupta_cost, mutual_information
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,11 @@ restarts that reach the brute-force optimum, bad input."""
 import numpy as np
 import pytest
 
+from hc_lib.baselines.optimal import optimal_tree
 from hc_lib.datasets import load_graph, load_vectors, similarity_graph
 from hc_lib.eph import EPH, FPH, initial_tree
-from hc_lib.metrics import dasgupta_cost, tree_sampling_divergence
-from hc_lib.baselines.optimal import optimal_tree
 from hc_lib.eph.probabilistic import parents_to_tree
+from hc_lib.metrics import dasgupta_cost, tree_sampling_divergence
 from random_graphs import random_graph
 
 

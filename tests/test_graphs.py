@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-import hc_lib.graphs
 from hc_lib.baselines.compression import OBJECTIVES, compress_tree
 from hc_lib.datasets import normalized_rows
 from hc_lib.eph import FPH
+import hc_lib.graphs
 from hc_lib.graphs import (CosineSimilarityGraph, SparseGraph, as_graph, as_loop_free_graph, check_adjacency,
                            edge_list)
 from hc_lib.trees import random_tree

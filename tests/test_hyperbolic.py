@@ -4,12 +4,12 @@ import pytest
 import torch
 from scipy.cluster.hierarchy import linkage
 
-from hc_lib.datasets import similarity_graph
-from hc_lib.graphs import as_graph as check_graph
 from hc_lib.baselines.hyperbolic import GHHC, HypHC
 from hc_lib.baselines.hyperbolic.hyphc import decode_directions
 from hc_lib.baselines.hyperbolic.poincare import BallAdam, distance, hyperbolic_norm, lca_depth
 from hc_lib.baselines.hyperbolic.triplets import neighbour_triplets, pair_triplets
+from hc_lib.datasets import similarity_graph
+from hc_lib.graphs import as_graph as check_graph
 from hc_lib.metrics import dendrogram_purity
 from planted import BAD_INPUTS, planted_graph, recovered
 

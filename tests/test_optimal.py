@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from hc_lib.eph.enumeration import Enumeration
-from hc_lib.metrics import dasgupta_cost, tree_sampling_divergence
 from hc_lib.baselines.optimal import optimal_tree
+from hc_lib.eph.enumeration import Enumeration
 from hc_lib.eph.probabilistic import parents_to_tree
+from hc_lib.metrics import dasgupta_cost, tree_sampling_divergence
 from random_graphs import random_graph
 
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from hc_lib.eph.expected import SampledTree, score_and_gradients
-from hc_lib.graphs import CosineSimilarityGraph
-from hc_lib.metrics import dasgupta_cost, mutual_information, tree_sampling_divergence
 from hc_lib.eph.pairs import SimilarityPairs, SparsePairs
 from hc_lib.eph.probabilistic import ProbabilisticHierarchy, parents_to_tree, project_rows_to_simplex
+from hc_lib.graphs import CosineSimilarityGraph
+from hc_lib.metrics import dasgupta_cost, mutual_information, tree_sampling_divergence
 from hc_lib.trees import random_tree
 from random_graphs import random_graph
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from scipy import sparse
 
+from hc_lib.baselines.sparsest_cut import RecursiveSpectralSweep, sweep_cut
 from hc_lib.datasets import similarity_graph
 from hc_lib.graphs import as_graph as check_graph
-from hc_lib.baselines.sparsest_cut import RecursiveSpectralSweep, sweep_cut
 from planted import BAD_INPUTS, planted_graph, recovered
 
 

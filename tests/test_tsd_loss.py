@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from hc_lib.eph.dense_expected import DensePairs, sample_gradients
 from hc_lib.eph import EPH
+from hc_lib.eph.dense_expected import DensePairs, sample_gradients
 from hc_lib.eph.expected import SampledTree, score_and_gradients
-from hc_lib.metrics import mutual_information
 from hc_lib.eph.pairs import SparsePairs
 from hc_lib.eph.probabilistic import ProbabilisticHierarchy, published_tsd
+from hc_lib.metrics import mutual_information
 from random_graphs import random_graph
 
 GUARD = 1e-7

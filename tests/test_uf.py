@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from hc_lib.baselines.ultrametric_fitting import UltrametricFitting, _ancestor_table, _soft_area
 from hc_lib.datasets import similarity_graph
 from hc_lib.metrics import dasgupta_cost, dendrogram_purity
-from hc_lib.baselines.ultrametric_fitting import UltrametricFitting, _ancestor_table, _soft_area
 from planted import BAD_INPUTS, planted_graph, recovered
 
 

@@ -23,13 +23,13 @@ import torch
 from tqdm.auto import tqdm
 
 from hc_lib.baselines import graph_average_linkage, nn_chain_average_linkage, vector_linkage
-from hc_lib.records import compare_settings, load_checkpoint, save_checkpoint
-from hc_lib.eph.dense_expected import DENSE_NODE_LIMIT, DensePairs, batched_scores
 from hc_lib.baselines.compression import compress_tree
-from hc_lib.graphs import as_graph
-from hc_lib.metrics import dasgupta_cost, mutual_information, tree_sampling_divergence
+from hc_lib.eph.dense_expected import DENSE_NODE_LIMIT, DensePairs, batched_scores
 from hc_lib.eph.pairs import as_pairs
 from hc_lib.eph.probabilistic import ProbabilisticHierarchy, parents_to_tree
+from hc_lib.graphs import as_graph
+from hc_lib.metrics import dasgupta_cost, mutual_information, tree_sampling_divergence
+from hc_lib.records import compare_settings, load_checkpoint, save_checkpoint
 from hc_lib.trees import Tree
 
 __all__ = ["ProbabilisticLearner", "Run", "initial_tree"]

@@ -46,9 +46,9 @@ import torch
 from scipy import sparse
 from scipy.sparse.linalg import eigsh
 
-from hc_lib.graphs import as_graph, as_loop_free_graph
 from hc_lib.baselines.hyperbolic.poincare import BallSGD, distance, hyperbolic_norm
 from hc_lib.baselines.hyperbolic.triplets import neighbour_triplets
+from hc_lib.graphs import as_graph, as_loop_free_graph
 from hc_lib.trees import Tree
 
 __all__ = ["GHHC", "parent_scores", "spectral_directions"]

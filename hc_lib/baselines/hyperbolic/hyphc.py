@@ -34,10 +34,10 @@ import numpy as np
 import torch
 from scipy.cluster.hierarchy import linkage
 
-from hc_lib.graphs import as_loop_free_graph
-from hc_lib.metrics import dasgupta_cost
 from hc_lib.baselines.hyperbolic.poincare import BallAdam, lca_depth, project
 from hc_lib.baselines.hyperbolic.triplets import pair_triplets, triplet_weights
+from hc_lib.graphs import as_loop_free_graph
+from hc_lib.metrics import dasgupta_cost
 from hc_lib.trees import Tree
 
 __all__ = ["HypHC", "decode_directions"]
