@@ -103,13 +103,17 @@ def save_checkpoint(path, state: dict) -> Path:
     return atomic_write(path, lambda stream: torch.save(state, stream), binary=True)
 
 
-def load_checkpoint(path) -> dict | None:
-    """The checkpoint at ``path``, or None when there is none yet."""
+def load_checkpoint(path, *, weights_only: bool = False) -> dict | None:
+    """The checkpoint at ``path``, or None when there is none yet.
+
+    By default the whole pickle is read (a learner's own checkpoint holds random states and
+    plain Python objects besides tensors); ``weights_only=True`` reads only tensors and plain
+    containers, numbers and strings, so a file from elsewhere cannot run code when loaded.
+    """
     path = Path(path)
     if not path.is_file():
         return None
-    # our own file: it holds random states and plain Python objects besides tensors
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=weights_only)
 
 
 def compare_settings(saved: dict, current: dict, ignore=()) -> None:

@@ -114,10 +114,13 @@ def test_bad_input_and_unfitted_use_raise(tiny_data):
 
 
 def test_profiles():
-    assert set(PROFILES) == {"quick", "full"}
+    assert set(PROFILES) == {"quick", "long", "full"}
     assert profile_settings("full")["backbone"] == "resnet18"
     assert profile_settings("full", "cifar10")["backbone"] == "resnet50"
-    for profile, dataset in [("quick", "fashion-mnist"), ("full", "fashion-mnist"), ("full", "stl10")]:
+    # long: the quick profile (its data too), trained 10 + 50 epochs
+    assert profile_settings("long") == {**profile_settings("quick"), "pretrain_epochs": 10, "epochs": 50}
+    for profile, dataset in [("quick", "fashion-mnist"), ("long", "fashion-mnist"), ("full", "fashion-mnist"),
+                             ("full", "stl10")]:
         settings = {k: v for k, v in profile_settings(profile, dataset).items() if k not in DATA_KEYS}
         CoHiClust(**settings)._check()          # a consistent pruning schedule
     with pytest.raises(ValueError, match="unknown profile"):

@@ -9,6 +9,7 @@ precision on CUDA, a checkpoint after every epoch, and an exact resume from it.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,15 +25,19 @@ __all__ = ["PROFILES", "DATA_KEYS", "profile_settings", "CoHiClust"]
 
 #: Settings of the notebook's profiles. "quick": Fashion-MNIST on this book's 2-core CPU in
 #: about five minutes (a small CNN, 10 000 training images, milder crops: the paper's area
-#: range 0.08-1 is too hard for so short a run). "full": the paper's for MNIST / F-MNIST
+#: range 0.08-1 is too hard for so short a run). "long": the quick one with 10 SimCLR + 50 tree
+#: epochs, about 16 minutes on one CPU thread (the shipped model, :mod:`hc_lib.cohiclust.pretrained`,
+#: is this profile's run). "full": the paper's for MNIST / F-MNIST
 #: (the paper and its appendix: ResNet-18, 16 leaves, 200 + 100 epochs, batch 256,
 #: pruning in tree epochs 10-15, NT-Xent on the backbone's features without a projection
 #: head); the paper clusters train and test images together, the quick run scores unseen
 #: test images. Colour datasets take the paper's settings (:func:`profile_settings`).
+_QUICK = {"backbone": "small-cnn", "depth": 4, "n_clusters": 10, "pretrain_epochs": 3, "epochs": 22,
+          "batch_size": 256, "prune_start": 3, "crop_scale": (0.3, 1.0), "projection": "identity",
+          "train_split": "train", "train_limit": 10_000, "eval_split": "test"}
 PROFILES = {
-    "quick": {"backbone": "small-cnn", "depth": 4, "n_clusters": 10, "pretrain_epochs": 3, "epochs": 22,
-              "batch_size": 256, "prune_start": 3, "crop_scale": (0.3, 1.0), "projection": "identity",
-              "train_split": "train", "train_limit": 10_000, "eval_split": "test"},
+    "quick": _QUICK,
+    "long": {**_QUICK, "pretrain_epochs": 10, "epochs": 50},
     "full": {"backbone": "resnet18", "depth": 4, "n_clusters": 10, "pretrain_epochs": 200, "epochs": 100,
              "batch_size": 256, "prune_start": 10, "crop_scale": (0.08, 1.0), "projection": "identity",
              "train_split": "all", "train_limit": None, "eval_split": "all"},
@@ -42,7 +47,7 @@ DATA_KEYS = ("train_split", "train_limit", "eval_split")
 
 
 def profile_settings(profile: str, dataset: str = "fashion-mnist") -> dict:
-    """Settings of a profile for a dataset: "quick" as above; "full" from the data module's
+    """Settings of a profile for a dataset: "quick" and "long" as above; "full" from the data module's
     ``PAPER_SETTINGS`` for datasets of the paper (MNIST-like ones as in ``PROFILES``)."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
@@ -173,10 +178,7 @@ class CoHiClust:
 
         torch.manual_seed(self.random_state)
         np.random.seed(self.random_state)
-        self._device = torch.device(self.device)
-        self._amp = bool(self.amp) and self._device.type == "cuda"
-        self.model_ = CoHiClustNet(self.backbone, self.depth, images.shape[1], projection=self.projection)
-        self.model_.to(self._device)
+        self._build_model(int(images.shape[1]))
         self._optimizer = torch.optim.Adam(self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         self._scaler = torch.amp.GradScaler("cuda", enabled=self._amp)
         self._generators = {"augment": torch.Generator().manual_seed(self.random_state + 1),
@@ -185,6 +187,17 @@ class CoHiClust:
         self.leaf_mask_ = full_leaf_mask(self.depth)
         self.history_ = []
         self.epochs_done_ = 0
+
+    def _build_model(self, in_channels: int) -> None:
+        self._device = torch.device(self.device)
+        self._amp = bool(self.amp) and self._device.type == "cuda"
+        self._in_channels = in_channels
+        self.model_ = CoHiClustNet(self.backbone, self.depth, in_channels, projection=self.projection)
+        self.model_.to(self._device)
+
+    def _finish(self) -> None:
+        self.tree_ = heap_tree(self.depth, self.leaf_mask_)
+        self.tree_leaf_of_ = leaf_to_tree_leaf(self.depth, self.leaf_mask_)
 
     def _state(self) -> dict:
         return {"settings": self.get_params(), "model": self.model_.state_dict(),
@@ -250,8 +263,7 @@ class CoHiClust:
                 bar.set_postfix({key: round(record[key], 3) for key in ("loss", "nmi") if key in record})
         if bar is not None:
             bar.close()
-        self.tree_ = heap_tree(self.depth, self.leaf_mask_)
-        self.tree_leaf_of_ = leaf_to_tree_leaf(self.depth, self.leaf_mask_)
+        self._finish()
         return self
 
     def _epoch(self, data: torch.Tensor) -> dict:
@@ -331,3 +343,39 @@ class CoHiClust:
         from hc_lib.cohiclust.evaluation import evaluate
 
         return evaluate(self.predict_proba(images), labels, self.leaf_mask_, self.depth)
+
+    # ------------------------------------------------------------------ saving
+    def save(self, path) -> Path:
+        """Write the fitted model to ``path`` atomically, to be read back by :meth:`load`.
+
+        The file holds the settings, the input channel count, the network's weights,
+        ``leaf_mask_``, ``history_`` and ``epochs_done_`` (not the optimiser: it cannot resume
+        training; a ``checkpoint_dir`` does that). Layout and checks:
+        :mod:`hc_lib.cohiclust.pretrained`.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+        """
+        from hc_lib.cohiclust.pretrained import save_model
+
+        return save_model(self, path)
+
+    @classmethod
+    def load(cls, path, device: str = "cpu") -> "CoHiClust":
+        """The fitted estimator saved at ``path`` by :meth:`save`, on ``device``.
+
+        ``predict_proba``, ``predict``, ``score``, ``tree_`` and ``tree_leaf_of_`` work as after
+        ``fit``: on the CPU the same probabilities bit for bit.
+
+        Raises
+        ------
+        FileNotFoundError
+            No file at ``path``.
+        ValueError
+            The file is not a saved CoHiClust model (another file, or a truncated one).
+        """
+        from hc_lib.cohiclust.pretrained import load_model
+
+        return load_model(path, device=device, estimator=cls)
