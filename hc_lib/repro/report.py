@@ -217,10 +217,19 @@ def _provenance(runs: pd.DataFrame, sweep: dict, n_failed: int) -> str:
                                           if n_failed else ""),
         (f"- profile: {values('profile')}; device: {values('provenance.device')}; "
          f"machine: {values('provenance.machine')}; commit: {', '.join(commits) or 'not recorded'}"),
-        (f"- wall time per run: {seconds.min():.1f} to {seconds.max():.1f} s for the method "
-         f"({seconds.sum():.0f} s in all), {notebook.min():.1f} to {notebook.max():.1f} s for the whole notebook")
-        if seconds.notna().any() and notebook.notna().any() else "- wall times: not recorded",
+        _wall_times(seconds, notebook),
     ])
+
+
+def _wall_times(method: pd.Series, notebook: pd.Series) -> str:
+    """The wall-time line of a report: the method's and the whole notebook's, whichever the runs
+    recorded."""
+    parts = []
+    if method.notna().any():
+        parts.append(f"{method.min():.1f} to {method.max():.1f} s for the method ({method.sum():.0f} s in all)")
+    if notebook.notna().any():
+        parts.append(f"{notebook.min():.1f} to {notebook.max():.1f} s for the whole notebook")
+    return "- wall time per run: " + ", ".join(parts) if parts else "- wall times: not recorded"
 
 
 def write_report(runs_dir="results/runs", out="results") -> list[Path]:
