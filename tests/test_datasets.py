@@ -12,6 +12,7 @@ from scipy.sparse import csgraph
 from sklearn.datasets import load_digits, load_iris
 
 from hc_lib import datasets
+from hc_lib.cohiclust.pretrained import MODELS
 from hc_lib.datasets import (GRAPH_NAMES, VECTOR_NAMES, class_names, data_dir, load_graph,
                              load_vectors, normalized_rows, preprocess_graph, similarity_graph)
 from hc_lib.graphs import CosineSimilarityGraph
@@ -175,9 +176,10 @@ def test_every_file_matches_sha256sums():
     for line in (root / "SHA256SUMS").read_text().splitlines():
         digest, path = line.split()
         listed[path] = digest
-    on_disk = {str(p.relative_to(root)) for p in root.glob("*/*.npz")}
+    on_disk = {str(p.relative_to(root)) for p in [*root.glob("*/*.npz"), *root.glob("models/*.pt")]}
     expected = {f"graphs/{g}.npz" for g in GRAPH_NAMES}
     expected |= {f"vectors/{v}.npz" for v in VECTOR_NAMES if v != "digits"}
+    expected |= {model.file for model in MODELS.values()}          # the shipped CoHiClust models
     assert set(listed) == on_disk == expected
     for path, digest in listed.items():
         assert hashlib.sha256((root / path).read_bytes()).hexdigest() == digest

@@ -1,5 +1,7 @@
-"""pyproject.toml (pip) and environment.yml (conda) declare the same dependencies."""
+"""pyproject.toml (pip) and environment.yml (conda) declare the same dependencies; the package ships
+every data file and sub-package."""
 
+import fnmatch
 import re
 import tomllib
 from pathlib import Path
@@ -97,3 +99,20 @@ def test_a_new_dependency_on_one_side_is_caught():
     problems = differences(pyproject_requirements(pyproject), conda_requirements(environment))
     assert "only in pyproject.toml: rich" in problems
     assert "torch: >=2.1 in pyproject.toml but >=9.9 in environment.yml" in problems
+
+
+def test_every_data_file_and_subpackage_is_shipped():
+    """A plain (non-editable) install carries every checksummed file of data/ and every hc_lib package."""
+    setuptools = load()[0]["tool"]["setuptools"]
+    packages, patterns = set(setuptools["packages"]), setuptools["package-data"]
+    listed = [line.split()[1].lstrip("*") for line in (ROOT / "data" / "SHA256SUMS").read_text().splitlines()
+              if line.strip()]
+    assert any(path.startswith("models/") for path in listed), "the shipped models have no checksums"
+    for path in [*listed, "README.md", "SHA256SUMS"]:
+        folder, _, name = path.rpartition("/")
+        package = "hc_lib.data_files" + (f".{folder.replace('/', '.')}" if folder else "")
+        assert package in packages, f"data/{path}: {package} is not in pyproject's packages"
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns.get(package, [])), \
+            f"data/{path}: no package-data pattern of {package} matches it"
+    found = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "hc_lib").rglob("__init__.py")}
+    assert found <= packages, f"sub-packages missing from pyproject's packages: {sorted(found - packages)}"

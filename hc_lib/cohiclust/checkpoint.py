@@ -6,6 +6,14 @@ gradient scaler, the leaf mask, the history, the number of finished epochs, the 
 numpy, Python, the augmentation generator and the data-order generator). Resuming from it
 on the same CPU machine continues the run bit for bit as if it had never stopped (on a GPU,
 up to the nondeterminism of its convolution kernels).
+
+A saved model (:meth:`CoHiClust.save <hc_lib.cohiclust.training.CoHiClust.save>`,
+:func:`save_model`) is smaller: one :func:`torch.save` dict, written atomically, of ``format``
+(:data:`MODEL_FORMAT`), ``settings``, ``in_channels``, ``model`` (the network's ``state_dict``),
+``leaf_mask``, ``history`` and ``epochs_done``, without the optimiser (it does not resume
+training). It holds only tensors, numbers, strings and plain containers, so
+:func:`load_model` reads it with ``weights_only=True``: a file from elsewhere cannot run code
+when loaded.
 """
 from __future__ import annotations
 
@@ -17,10 +25,13 @@ import torch
 
 from hc_lib import records
 
-__all__ = ["CHECKPOINT_NAME", "capture_rng", "restore_rng", "save_checkpoint", "load_checkpoint",
-           "compare_settings"]
+__all__ = ["CHECKPOINT_NAME", "MODEL_FORMAT", "capture_rng", "restore_rng", "save_checkpoint", "load_checkpoint",
+           "compare_settings", "save_model", "load_model"]
 
 CHECKPOINT_NAME = "cohiclust.pt"
+#: The ``format`` entry of a saved model; a file without it is not one.
+MODEL_FORMAT = "hc_lib.cohiclust.CoHiClust/1"
+_MODEL_KEYS = ("settings", "in_channels", "model", "leaf_mask", "history", "epochs_done")
 
 
 def capture_rng(generators: dict[str, torch.Generator]) -> dict:
@@ -58,3 +69,46 @@ def load_checkpoint(directory) -> dict | None:
 def compare_settings(saved: dict, current: dict, ignore=("progress", "device", "checkpoint_dir", "amp")) -> None:
     """Refuse to resume a run under different settings (``ValueError`` naming them)."""
     records.compare_settings(saved, current, ignore)
+
+
+def _plain(value):
+    """NumPy scalars as Python ones, inside lists, tuples and dicts (``weights_only`` reads no NumPy)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    return value
+
+
+def save_model(path, state: dict) -> Path:
+    """Write a saved model (``state`` holds the keys of the module's documentation) atomically."""
+    missing = [key for key in _MODEL_KEYS if key not in state]
+    if missing:
+        raise ValueError(f"a saved model needs {', '.join(missing)}")
+    state = {**{key: _plain(value) for key, value in state.items() if key != "model"},
+             "format": MODEL_FORMAT, "model": {name: tensor.detach().cpu() for name, tensor in state["model"].items()}}
+    return records.save_checkpoint(path, state)
+
+
+def load_model(path) -> dict:
+    """The saved model at ``path``, checked to be one (errors name the file)."""
+    path = Path(path)
+    try:
+        state = records.load_checkpoint(path, weights_only=True)
+    except Exception as error:            # a truncated zip, another pickle, a text file, ...
+        # torch's first sentence only: the rest advises weights_only=False, unsafe for a file from elsewhere
+        reason = str(error).split(". ")[0].strip()[:160]
+        raise ValueError(f"{path} is not a saved CoHiClust model: torch cannot read it "
+                         f"({type(error).__name__}: {reason}); the file may be truncated or corrupt") from error
+    if state is None:
+        raise FileNotFoundError(f"no saved CoHiClust model at {path}")
+    if not isinstance(state, dict) or state.get("format") != MODEL_FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{path} is not a saved CoHiClust model (format {found!r}, expected {MODEL_FORMAT!r}); "
+                         "write one with CoHiClust.save")
+    missing = [key for key in _MODEL_KEYS if key not in state]
+    if missing:
+        raise ValueError(f"{path} is an incomplete CoHiClust model: no {', '.join(missing)}")
+    return state

@@ -1,19 +1,15 @@
-"""Saved CoHiClust models: the file format, and the models shipped with hc_lib.
-
-A saved model (:meth:`CoHiClust.save <hc_lib.cohiclust.training.CoHiClust.save>`) is one
-:func:`torch.save` file, written atomically (:func:`hc_lib.records.save_checkpoint`), holding a
-dict: ``format`` (:data:`FORMAT`), ``settings`` (``get_params()``, without ``checkpoint_dir``),
-``in_channels``, ``model`` (the network's ``state_dict``), ``leaf_mask``, ``history`` and
-``epochs_done``. It holds only tensors, numbers, strings and plain containers, so it is read
-with ``weights_only=True``: a file from elsewhere cannot run code when loaded.
+"""The CoHiClust models shipped with hc_lib: a registry, and a loader that checks them.
 
 :data:`MODELS` lists the models shipped in ``data/models/`` (the package ``hc_lib.data_files``,
 found like the datasets, :func:`hc_lib.datasets.data_dir`); :func:`pretrained_model` checks a
-shipped file's sha256 and loads it. Their provenance: ``data/README.md``.
+shipped file's sha256 and loads it with :meth:`CoHiClust.load
+<hc_lib.cohiclust.training.CoHiClust.load>` (the file's layout: :mod:`hc_lib.cohiclust.checkpoint`).
+Their provenance: ``data/README.md``.
+
+Any fitted model saves and loads the same way:
 
 >>> import tempfile
 >>> import torch
->>> from hc_lib.cohiclust.training import CoHiClust
 >>> images = torch.randint(0, 256, (16, 1, 12, 12), dtype=torch.uint8)
 >>> model = CoHiClust(depth=1, n_clusters=2, backbone="small-cnn", pretrain_epochs=0, epochs=1,
 ...                   batch_size=8, progress=False).fit(images)
@@ -24,22 +20,13 @@ True
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from hc_lib import records
 from hc_lib.cohiclust.training import CoHiClust
 from hc_lib.datasets import data_dir
 
-__all__ = ["FORMAT", "ShippedModel", "MODELS", "save_model", "load_model", "file_sha256", "shipped_for",
-           "shipped_path", "pretrained_model"]
-
-#: The ``format`` entry of a saved model; a file without it is not one.
-FORMAT = "hc_lib.cohiclust.CoHiClust/1"
-_KEYS = ("settings", "in_channels", "model", "leaf_mask", "history", "epochs_done")
+__all__ = ["ShippedModel", "MODELS", "file_sha256", "shipped_for", "shipped_path", "pretrained_model"]
 
 
 @dataclass(frozen=True)
@@ -52,71 +39,41 @@ class ShippedModel:
     dataset: str
     profile: str             #: the profile of :data:`~hc_lib.cohiclust.training.PROFILES` it was trained with
     seed: int
+    settings: dict           #: the :class:`CoHiClust` settings that shape the model and its training
     data: dict               #: ``train_split``, ``train_limit``, ``eval_split`` of the run
-    scores: dict             #: on the scored images of ``data``, as recorded when it was made
-    check: dict = field(default_factory=dict)   #: ``split``, ``limit`` and the scores of those images
-    record: str = ""         #: the run's record, relative to the repository
-    command: str = ""        #: the command that trained and saved it
-    fit_seconds: float = 0.0
+    scores: dict             #: NMI, ACC, ARI, DP on the scored images of ``data``, recorded when it was made
+    check: dict              #: ``split``, ``first`` and the scores of those first images, recorded likewise
+    record: str              #: the run's record, relative to the repository
+    command: str             #: the command that trained and saved it (from the repository's root)
+    fit_seconds: float
 
 
-MODELS: dict[str, ShippedModel] = {}
+_LONG_COMMAND = (
+    "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -c \"import jupytext, nbformat, papermill; "
+    "nbformat.write(jupytext.read('notebooks/08_cohiclust.md'), '/tmp/08.ipynb'); "
+    "papermill.execute_notebook('/tmp/08.ipynb', '/tmp/08_long.ipynb', cwd='.', parameters=dict(profile='long', "
+    "pretrained=False, seed=0, save_model='data/models/cohiclust_fashion-mnist_long.pt', "
+    "output='results/cohiclust/long_fashion-mnist_shipped.json'))\"")
 
-
-def _plain(value):
-    """NumPy scalars as Python ones, inside lists, tuples and dicts (``weights_only`` reads no NumPy)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_plain(item) for item in value)
-    return value
-
-
-def save_model(estimator: CoHiClust, path) -> Path:
-    """Write the fitted ``estimator`` to ``path`` atomically (the layout of the module's documentation)."""
-    estimator._require_fitted()
-    settings = {**estimator.get_params(), "checkpoint_dir": None}
-    state = {"format": FORMAT, "settings": _plain(settings),
-             "in_channels": estimator._in_channels,
-             "model": {name: tensor.detach().cpu() for name, tensor in estimator.model_.state_dict().items()},
-             "leaf_mask": estimator.leaf_mask_.detach().cpu().clone(), "history": _plain(list(estimator.history_)),
-             "epochs_done": int(estimator.epochs_done_)}
-    return records.save_checkpoint(path, state)
-
-
-def load_model(path, device: str = "cpu", estimator: type[CoHiClust] = CoHiClust) -> CoHiClust:
-    """The fitted ``estimator`` saved at ``path`` by :func:`save_model`, on ``device``."""
-    path = Path(path)
-    try:
-        state = records.load_checkpoint(path, weights_only=True)
-    except Exception as error:            # a truncated zip, another pickle, a text file, ...
-        raise ValueError(f"{path} is not a saved CoHiClust model: torch cannot read it "
-                         f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
-                         "the file may be truncated or corrupt") from error
-    if state is None:
-        raise FileNotFoundError(f"no saved CoHiClust model at {path}")
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"{path} is not a saved CoHiClust model (format {found!r}, expected {FORMAT!r}); "
-                         "write one with CoHiClust.save")
-    missing = [key for key in _KEYS if key not in state]
-    if missing:
-        raise ValueError(f"{path} is an incomplete CoHiClust model: no {', '.join(missing)}")
-    model = estimator(**{**state["settings"], "device": device, "checkpoint_dir": None})
-    model._check()
-    with torch.random.fork_rng(devices=[]):           # the throw-away initialisation leaves torch's RNG alone
-        model._build_model(int(state["in_channels"]))
-    try:
-        model.model_.load_state_dict(state["model"])
-    except RuntimeError as error:
-        raise ValueError(f"{path}: the weights do not fit the saved settings ({error})") from error
-    model.leaf_mask_ = state["leaf_mask"].clone()
-    model.history_ = list(state["history"])
-    model.epochs_done_ = int(state["epochs_done"])
-    model._finish()
-    return model
+#: The shipped models by name. Their scores are copied from the run's record (``record``), which
+#: ``tests/test_cohiclust_pretrained.py`` checks, and the provenance is in ``data/README.md``.
+MODELS: dict[str, ShippedModel] = {
+    "fashion-mnist": ShippedModel(
+        name="fashion-mnist", file="models/cohiclust_fashion-mnist_long.pt",
+        sha256="9f09e26fc65f309b422e32d083be445053e5b8b71101b0823259e00c13aac218",
+        dataset="fashion-mnist", profile="long", seed=0,
+        settings={"backbone": "small-cnn", "depth": 4, "n_clusters": 10, "pretrain_epochs": 10, "epochs": 50,
+                  "batch_size": 256, "lr": 0.001, "weight_decay": 1e-06, "prune_start": 3, "crop_scale": (0.3, 1.0),
+                  "temperature": 0.5, "projection": "identity", "official_self_negatives": False},
+        data={"train_split": "train", "train_limit": 10000, "eval_split": "test"},
+        scores={"nmi": 0.6075848863976344, "acc": 0.6228, "ari": 0.4792227513119528, "dp": 0.49367976056852997,
+                "n_clusters": 10},
+        check={"split": "test", "first": 2000,
+               "scores": {"nmi": 0.6081463214403517, "acc": 0.6235, "ari": 0.46735056098540206,
+                          "dp": 0.48640697858053944, "n_clusters": 10}},
+        record="results/cohiclust/long_fashion-mnist_shipped.json", command=_LONG_COMMAND,
+        fit_seconds=1016.8909184709992),
+}
 
 
 def file_sha256(path) -> str:

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hc_lib.cohiclust.checkpoint import (capture_rng, compare_settings, load_checkpoint, restore_rng,
-                                         save_checkpoint)
+from hc_lib.cohiclust.checkpoint import (capture_rng, compare_settings, load_checkpoint, load_model, restore_rng,
+                                         save_checkpoint, save_model)
 from hc_lib.cohiclust.losses import cohi_loss, nt_xent, r1_regulariser
 from hc_lib.cohiclust.model import BACKBONES, CoHiClustNet
 from hc_lib.cohiclust.soft_tree import (apply_leaf_mask, full_leaf_mask, heap_tree, leaf_masses,
@@ -346,36 +346,47 @@ class CoHiClust:
 
     # ------------------------------------------------------------------ saving
     def save(self, path) -> Path:
-        """Write the fitted model to ``path`` atomically, to be read back by :meth:`load`.
+        """Write the fitted model to ``path`` atomically, for :meth:`load`.
 
         The file holds the settings, the input channel count, the network's weights,
-        ``leaf_mask_``, ``history_`` and ``epochs_done_`` (not the optimiser: it cannot resume
-        training; a ``checkpoint_dir`` does that). Layout and checks:
-        :mod:`hc_lib.cohiclust.pretrained`.
+        ``leaf_mask_``, ``history_`` and ``epochs_done_``, not the optimiser: it does not resume
+        training (a ``checkpoint_dir`` does). Layout: :mod:`hc_lib.cohiclust.checkpoint`.
 
         Returns
         -------
         pathlib.Path
-            ``path``.
         """
-        from hc_lib.cohiclust.pretrained import save_model
-
-        return save_model(self, path)
+        self._require_fitted()
+        return save_model(path, {"settings": {**self.get_params(), "checkpoint_dir": None},
+                                 "in_channels": self._in_channels, "model": self.model_.state_dict(),
+                                 "leaf_mask": self.leaf_mask_, "history": self.history_,
+                                 "epochs_done": self.epochs_done_})
 
     @classmethod
     def load(cls, path, device: str = "cpu") -> "CoHiClust":
         """The fitted estimator saved at ``path`` by :meth:`save`, on ``device``.
 
         ``predict_proba``, ``predict``, ``score``, ``tree_`` and ``tree_leaf_of_`` work as after
-        ``fit``: on the CPU the same probabilities bit for bit.
+        ``fit``; on the CPU the probabilities are the same bit for bit (an example:
+        :mod:`hc_lib.cohiclust.pretrained`).
 
         Raises
         ------
         FileNotFoundError
             No file at ``path``.
         ValueError
-            The file is not a saved CoHiClust model (another file, or a truncated one).
+            The file is not a saved CoHiClust model, or a truncated one (the message names it).
         """
-        from hc_lib.cohiclust.pretrained import load_model
-
-        return load_model(path, device=device, estimator=cls)
+        state = load_model(path)
+        model = cls(**{**state["settings"], "device": device, "checkpoint_dir": None})
+        model._check()
+        with torch.random.fork_rng(devices=[]):    # the throw-away initialisation leaves torch's RNG alone
+            model._build_model(int(state["in_channels"]))
+        try:
+            model.model_.load_state_dict(state["model"])
+        except RuntimeError as error:
+            raise ValueError(f"{path}: the weights do not fit the saved settings ({error})") from error
+        model.leaf_mask_, model.history_ = state["leaf_mask"].clone(), list(state["history"])
+        model.epochs_done_ = int(state["epochs_done"])
+        model._finish()
+        return model
