@@ -13,6 +13,8 @@ from hc_lib.metrics import dendrogram_purity
 from hc_lib.published import COHICLUST_TABLE5, cohiclust_table5
 from hc_lib.trees import Tree
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 N_IMAGES = 300
 TINY = {"batch_size": 64, "pretrain_epochs": 1, "clustering_epochs": 2, "grow_interval": 1}
 
@@ -21,13 +23,6 @@ TINY = {"batch_size": 64, "pretrain_epochs": 1, "clustering_epochs": 2, "grow_in
 def mnist():
     return load_images("mnist-5k", "all", limit=N_IMAGES)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("method", METHODS)

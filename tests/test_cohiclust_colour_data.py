@@ -28,6 +28,8 @@ from PIL import Image
 from hc_lib.cohiclust.data import (CIFAR100_SUPERCLASSES, IMAGENET_SUBSETS, PAPER_SETTINGS, STL10_CLASSES,
                                    load_images)
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR100_FINE = sorted(name for names in CIFAR100_SUPERCLASSES.values() for name in names)
 CIFAR100_COARSE = sorted(CIFAR100_SUPERCLASSES)
@@ -35,14 +37,6 @@ CIFAR100_COARSE = sorted(CIFAR100_SUPERCLASSES)
 COARSE_OF_FINE = np.array([CIFAR100_COARSE.index(coarse) for fine in CIFAR100_FINE
                            for coarse, fines in CIFAR100_SUPERCLASSES.items() if fine in fines])
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: a second intra-op thread only contends with the other jobs on the machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

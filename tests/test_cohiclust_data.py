@@ -15,19 +15,11 @@ from hc_lib.cohiclust import data
 from hc_lib.cohiclust.augment import Augmentation, _blend, _grey, _shift_hue, augmentation
 from hc_lib.cohiclust.data import (CIFAR100_SUPERCLASSES, DATASET_NAMES, PAPER_SETTINGS, ImageSet,
                                    cifar100_coarse_map, load_images, stratified_subset)
+from image_support import needs_fashion
 
-needs_fashion = pytest.mark.skipif(not data.FASHION_MNIST_DIR.is_dir(),
-                                   reason="Debian package dataset-fashion-mnist not installed "
-                                          f"({data.FASHION_MNIST_DIR} missing)")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: a second intra-op thread only contends with the other jobs on the machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def check_image_set(images: ImageSet, n, shape, n_classes):

@@ -12,28 +12,21 @@ import papermill
 import pytest
 import torch
 
-from hc_lib.cohiclust import data, pretrained
+from hc_lib.cohiclust import pretrained
 from hc_lib.cohiclust.checkpoint import CHECKPOINT_NAME, MODEL_FORMAT
 from hc_lib.cohiclust.data import load_images
 from hc_lib.cohiclust.pretrained import MODELS, file_sha256, pretrained_model, shipped_for, shipped_path
 from hc_lib.cohiclust.training import CoHiClust
 from hc_lib.datasets import data_dir
+from image_support import needs_fashion
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"depth": 2, "n_clusters": 3, "backbone": "small-cnn", "pretrain_epochs": 1, "epochs": 2,
         "batch_size": 16, "prune_start": 1, "crop_scale": (0.5, 1.0), "eval_size": 24, "progress": False}
 
-needs_fashion = pytest.mark.skipif(not data.FASHION_MNIST_DIR.is_dir(),
-                                   reason="Debian package dataset-fashion-mnist not installed "
-                                          f"({data.FASHION_MNIST_DIR} missing)")
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
