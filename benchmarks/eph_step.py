@@ -22,13 +22,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from versions import checkouts, git, run_child
 
 
 def measure(graph: str, threads: int, repeats: int, n_internal: int, n_samples: int, dtype: str, device: str) -> dict:
@@ -58,17 +55,9 @@ def measure(graph: str, threads: int, repeats: int, n_internal: int, n_samples: 
             "steps_timed": len(steps), "init_s": init_seconds, "peak_memory_mb": peak, "score": model.score_}
 
 
-def run_child(source: Path, args, graph: str, threads: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(source), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", graph, str(threads),
-               "--repeats", str(args.repeats), "--n-internal", str(args.n_internal),
-               "--n-samples", str(args.n_samples), "--dtype", args.dtype, "--device", args.device]
-    done = subprocess.run(command, env=env, cwd=source, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def git(*args, cwd=ROOT) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+def child_arguments(args, graph: str, threads: int) -> list:
+    return ["--child", graph, threads, "--repeats", args.repeats, "--n-internal", args.n_internal,
+            "--n-samples", args.n_samples, "--dtype", args.dtype, "--device", args.device]
 
 
 def main():
@@ -97,30 +86,24 @@ def main():
 
     report = {"benchmark": "eph_step", **provenance(args.device), "repeats": args.repeats,
               "load_average_before": os.getloadavg(), "rows": []}
-    versions = {"current": ROOT}
-    with tempfile.TemporaryDirectory() as scratch:
-        if args.against:
-            report["against"] = git("rev-parse", args.against)
-            versions["against"] = Path(scratch) / "against"
-            git("worktree", "add", "--detach", str(versions["against"]), args.against)
-        try:
-            for graph in args.graphs:
-                for threads in args.threads:
-                    rounds = {version: [] for version in versions}
-                    for _ in range(args.rounds):
-                        for version, source in versions.items():
-                            rounds[version].append(run_child(source, args, graph, threads))
-                    for version, measured in rounds.items():
-                        row = {"version": version, **min(measured, key=lambda r: r["median_step_s"]),
-                               "round_medians_s": [r["median_step_s"] for r in measured]}
-                        report["rows"].append(row)
-                        print(f"{version:>8} {graph:>13}, {threads} thread(s): "
-                              f"median step {row['median_step_s']:.3f} s "
-                              f"(n = {row['nodes']}, n' = {row['n_internal']}, {row['n_samples']} samples, "
-                              f"{row['dtype']}), peak {row['peak_memory_mb']:.0f} MB", flush=True)
-        finally:
-            if args.against:
-                git("worktree", "remove", "--force", str(versions["against"]))
+    if args.against:
+        report["against"] = git("rev-parse", args.against)
+    with checkouts(args.against) as versions:
+        for graph in args.graphs:
+            for threads in args.threads:
+                rounds = {version: [] for version in versions}
+                for _ in range(args.rounds):
+                    for version, source in versions.items():
+                        rounds[version].append(run_child(source, __file__, child_arguments(args, graph, threads),
+                                                         threads))
+                for version, measured in rounds.items():
+                    row = {"version": version, **min(measured, key=lambda r: r["median_step_s"]),
+                           "round_medians_s": [r["median_step_s"] for r in measured]}
+                    report["rows"].append(row)
+                    print(f"{version:>8} {graph:>13}, {threads} thread(s): "
+                          f"median step {row['median_step_s']:.3f} s "
+                          f"(n = {row['nodes']}, n' = {row['n_internal']}, {row['n_samples']} samples, "
+                          f"{row['dtype']}), peak {row['peak_memory_mb']:.0f} MB", flush=True)
     report["load_average_after"] = os.getloadavg()
     report["torch_version"] = torch.__version__
     if args.output:

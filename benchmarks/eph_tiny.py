@@ -4,18 +4,19 @@ The theory chapters, the course and the tests train many models on graphs of a f
 where a step's fixed cost is everything. This times a 6-node graph's steps with both engines
 (``engine="dense"``: all samples in one dense batch; ``"tree"``: one sample at a time with tree
 operations), then the restarts + polish recipe on 9 random graphs of 4–7 nodes, checking each
-against the exact optimum (:func:`hc_lib.baselines.optimal.optimal_tree`).
+against the exact optimum (:func:`hc_lib.baselines.optimal.optimal_tree`). ``--against COMMIT``
+times an earlier version's steps the same way, in a process of its own, alternating the two
+versions ``--rounds`` times and keeping each one's best median (on a shared machine, the round
+that other work disturbed least).
 
-    python benchmarks/eph_tiny.py --output results/benchmarks/eph_tiny_cpu.json
+    python benchmarks/eph_tiny.py --against 1c1bb79 --rounds 3 --output results/benchmarks/eph_tiny_cpu.json
 """
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
+import os
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import torch
 from hc_lib.baselines.optimal import optimal_tree
 from hc_lib.eph import EPH
 from hc_lib.records import provenance
+from versions import checkouts, git, run_child
 
 
 def random_weights(n: int, seed: int) -> np.ndarray:
@@ -60,18 +62,34 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--against", default=None, help="also time this earlier commit, side by side")
+    parser.add_argument("--rounds", type=int, default=1, help="alternate the versions this many times")
     parser.add_argument("--output", default=None)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    report = {"commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "machine": provenance()["machine"], "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-              "python": platform.python_version()}
-    for engine in ("dense", "tree"):
-        report[f"steps_per_second_{engine}"] = steps_per_second(engine, args.steps, args.repeats)
-        print(f"6-node graph, 20 samples, engine={engine}: {report[f'steps_per_second_{engine}']:.0f} steps/s")
+    if args.child:
+        print(json.dumps({engine: steps_per_second(engine, args.steps, args.repeats) for engine in ("dense", "tree")}))
+        return
+    report = {"benchmark": "eph_tiny", **provenance(), "torch_threads": torch.get_num_threads(), "load_average_before": os.getloadavg()}
+    if args.against:
+        report["against"] = git("rev-parse", args.against)
+    with checkouts(args.against) as versions:
+        rounds = {version: [] for version in versions}
+        for _ in range(args.rounds):
+            for version, source in versions.items():
+                rounds[version].append(run_child(source, __file__, ["--child", "--steps", args.steps,
+                                                                    "--repeats", args.repeats], threads=1))
+    for version, measured in rounds.items():
+        prefix = "" if version == "current" else "against_"
+        for engine in ("dense", "tree"):
+            report[f"{prefix}steps_per_second_{engine}"] = max(rates[engine] for rates in measured)
+            report[f"{prefix}rounds_{engine}"] = [rates[engine] for rates in measured]
+            print(f"{version:>8}: 6-node graph, 20 samples, engine={engine}: "
+                  f"{report[f'{prefix}steps_per_second_{engine}']:.0f} steps/s")
     report["optimum"] = optimum_workload()
     print(f"9 graphs of 4-7 nodes, 10 runs of 100 steps + polish each: optimum reached on "
           f"{report['optimum']['reached_optimum']}/9 in {report['optimum']['seconds']:.1f} s")
+    report["load_average_after"] = os.getloadavg()
     if args.output:
         Path(args.output).write_text(json.dumps(report, indent=2))
 

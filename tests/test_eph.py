@@ -154,6 +154,12 @@ def test_dense_engine_with_pair_sampling_is_refused():
         EPH(n_internal=3, n_steps=1, n_pairs=10, engine="dense", progress=False).fit(random_graph(5, 0))
 
 
+def test_dense_engine_off_the_cpu_is_refused():
+    """The dense engine runs in NumPy; on another device "auto" takes the tree engine."""
+    with pytest.raises(ValueError, match="engine='dense' runs on the CPU"):
+        EPH(n_internal=3, n_steps=1, engine="dense", device="meta", progress=False).fit(random_graph(5, 0))
+
+
 def test_an_init_tree_of_other_data_is_refused(citeseer):
     adjacency, init = citeseer
     with pytest.raises(ValueError, match="leaves but the graph has"):

@@ -23,14 +23,14 @@ import math
 
 import torch
 
-from hc_lib.eph.dense_expected import DENSE_NODE_LIMIT, DensePairs, sample_gradients
+from hc_lib.eph.dense_expected import DENSE_NODE_LIMIT, DensePairs
+from hc_lib.eph.dense_step import LOG_OFFSET, DenseStep, argmax_parents
 from hc_lib.eph.expected import SampledTree, score_and_gradients
 from hc_lib.eph.learner import ProbabilisticLearner, Run, initial_tree
 from hc_lib.eph.probabilistic import ProbabilisticHierarchy, check_tsd_loss, project_rows_to_simplex, published_tsd
 
 __all__ = ["EPH", "FPH", "initial_tree"]
 
-_LOG_OFFSET = 1e-9          # Gumbel-softmax logits are log(p + 1e-9), as published
 EXACT_PAIR_LIMIT = 5_000_000
 ENGINES = ("auto", "dense", "tree")
 
@@ -80,9 +80,11 @@ class EPH(ProbabilisticLearner):
         Start of the first run when ``fit`` gets no ``init_tree``: the published start or a
         random hierarchy.
     engine : {"auto", "dense", "tree"}
-        How a step's gradient is computed: "dense" scores all samples at once with dense
-        matrices (fast for a few dozen nodes), "tree" one sample at a time with tree operations
-        (any size, pair sampling); "auto" takes "dense" up to 64 nodes without pair sampling.
+        How a step is computed: "dense" scores all samples at once with dense matrices and
+        runs the whole step in NumPy (:mod:`hc_lib.eph.dense_step`; CPU only, fast for a few
+        dozen nodes), "tree" one sample at a time with tree operations in torch (any size, any
+        device, pair sampling); "auto" takes "dense" on the CPU up to 64 nodes without pair
+        sampling.
     checkpoint_dir : path or None
         Save the fit's state there every ``checkpoint_every`` steps (and at least every five
         minutes) and resume from it (see :mod:`hc_lib.eph.learner`).
@@ -143,7 +145,14 @@ class EPH(ProbabilisticLearner):
                                            and not self._pairs_per_step)
         if dense and self._pairs_per_step:
             raise ValueError("engine='dense' uses the whole graph every step; pair sampling needs engine='tree'")
-        self._dense = DensePairs(self._pairs) if dense else None
+        if dense and torch.device(self.device).type != "cpu":
+            if self.engine == "dense":
+                raise ValueError(f"engine='dense' runs on the CPU; use engine='tree' on {self.device}")
+            dense = False
+        self._dense_pairs = DensePairs(self._pairs) if dense else None
+        self._dense_step = None if not dense else DenseStep(
+            self._dense_pairs, self._mask, objective=self.objective, tsd_loss=self.tsd_loss,
+            mutual_information=self._info, n_samples=self.n_samples, temperature=self.temperature)
 
     def _count_pairs(self) -> int:
         if self.n_pairs == "auto":
@@ -162,12 +171,15 @@ class EPH(ProbabilisticLearner):
         if self.reset_every and step > 1 and (step - 1) % self.reset_every == 0:
             self._reset(run)
         A, B = run.A, run.B
-        step_pairs = self._pairs.sample(self._pairs_per_step, run.generator) if self._pairs_per_step else self._pairs
-        A.grad, B.grad, expected = self.expected_gradients(A, B, step_pairs, self._mask, run.generator)
-        run.optimizer.step()
-        with torch.no_grad():
-            A.copy_(project_rows_to_simplex(A))
-            B.copy_(project_rows_to_simplex(B, self._mask))
+        if self._dense_step is not None:
+            expected = self._dense_step(run)
+        else:
+            step_pairs = self._pairs.sample(self._pairs_per_step, run.generator) if self._pairs_per_step else self._pairs
+            A.grad, B.grad, expected = self.expected_gradients(A, B, step_pairs, self._mask, run.generator)
+            run.optimizer.step()
+            with torch.no_grad():
+                A.copy_(project_rows_to_simplex(A))
+                B.copy_(project_rows_to_simplex(B, self._mask))
         if self.objective == "tsd" and self.tsd_loss == "published":
             return -100.0 * expected / self._info           # nats -> the reported 100 TSD / I
         return self._loss(expected)
@@ -200,18 +212,23 @@ class EPH(ProbabilisticLearner):
             The mean loss of the samples (for TSD in the units of ``tsd_loss``).
         """
         generator = generator if generator is not None else torch.Generator(device=A.device)
-        weights_A = A.detach() + _LOG_OFFSET
-        weights_B = torch.where(mask, B.detach() + _LOG_OFFSET, torch.zeros_like(B))[:-1]
+        if getattr(self, "_dense_step", None) is not None and pairs is self._pairs:
+            grad_A, grad_B, loss = self._dense_step.gradients(A.detach().numpy(), B.detach().numpy(), generator)
+            return torch.from_numpy(grad_A), torch.from_numpy(grad_B), loss
+        weights_A = A.detach() + LOG_OFFSET
+        weights_B = torch.where(mask, B.detach() + LOG_OFFSET, torch.zeros_like(B))[:-1]
         with torch.no_grad():
-            if getattr(self, "_dense", None) is not None and pairs is self._pairs:
-                grad_A, grad_B, total = self._dense_gradients(weights_A, weights_B, generator)
-            else:
-                grad_A, grad_B, total = self._tree_gradients(weights_A, weights_B, pairs, mask, generator)
+            grad_A, grad_B, total = self._tree_gradients(weights_A, weights_B, pairs, mask, generator)
             scale = 1.0 / (self.n_samples * self.temperature)
             grad_A *= scale / weights_A
-            grad_B[:-1] *= scale / weights_B.clamp_min(_LOG_OFFSET)
+            grad_B[:-1] *= scale / weights_B.clamp_min(LOG_OFFSET)
             grad_B[~mask] = 0.0
         return grad_A, grad_B, total / self.n_samples
+
+    def _argmax_parents(self, run: Run):
+        if self._dense_step is not None:
+            return argmax_parents(run.A.detach().numpy(), run.B.detach().numpy(), self._dense_step.mask)
+        return super()._argmax_parents(run)
 
     def _tree_gradients(self, weights_A, weights_B, pairs, mask, generator):
         """One sample at a time: tree operations, and buffers reused by every sample."""
@@ -233,22 +250,6 @@ class EPH(ProbabilisticLearner):
             grad_A += _softmax_backward(soft_A, g_A, scratch_A)
             grad_B[:-1] += _softmax_backward(soft_B, g_B[:-1].mul_(mask[:-1]), scratch_B)
         return grad_A, grad_B, total
-
-    def _dense_gradients(self, weights_A, weights_B, generator):
-        """All samples at once, from one draw of noise in the tree engine's order."""
-        (n, k), size_A, S = weights_A.shape, weights_A.numel(), self.n_samples
-        noise = torch.rand(S, size_A + weights_B.numel(), generator=generator, dtype=weights_A.dtype,
-                           device=weights_A.device)
-        soft_A = self._gumbel_softmax(weights_A, noise[:, :size_A].view(S, n, k))
-        soft_B = self._gumbel_softmax(weights_B, noise[:, size_A:].view(S, k - 1, k))
-        hard_A = torch.zeros_like(soft_A).scatter_(-1, soft_A.argmax(dim=-1, keepdim=True), 1.0)
-        hard_B = torch.zeros_like(soft_B).scatter_(-1, soft_B.argmax(dim=-1, keepdim=True), 1.0)
-        hard_B = torch.cat([hard_B, hard_B.new_zeros(S, 1, k)], dim=1)            # the root: no parent
-        losses, g_A, g_B = sample_gradients(self._dense, hard_A, hard_B, self.objective, self.tsd_loss, self._info)
-        grad_A = _softmax_backward(soft_A, g_A, torch.empty_like(g_A)).sum(dim=0)
-        grad_B = weights_B.new_zeros(k, k)
-        grad_B[:-1] = _softmax_backward(soft_B, g_B[:, :-1], torch.empty_like(soft_B)).sum(dim=0)
-        return grad_A, grad_B, float(losses.sum())
 
     def _gumbel_softmax(self, weights: torch.Tensor, out: torch.Tensor, generator=None) -> torch.Tensor:
         """Gumbel-softmax samples of the rows of ``weights`` from the uniform noise in ``out``

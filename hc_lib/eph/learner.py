@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from hc_lib.baselines import graph_average_linkage, nn_chain_average_linkage, vector_linkage
 from hc_lib.baselines.compression import compress_tree
-from hc_lib.eph.dense_expected import DENSE_NODE_LIMIT, DensePairs, batched_scores
+from hc_lib.eph.dense_expected import DENSE_NODE_LIMIT, DensePairs, batched_scores, one_hot_parents
 from hc_lib.eph.pairs import as_pairs
 from hc_lib.eph.probabilistic import ProbabilisticHierarchy, parents_to_tree
 from hc_lib.graphs import as_graph
@@ -193,7 +193,7 @@ class ProbabilisticLearner:
     def _record(self, run: Run, step: int, objective_value: float, seconds: float):
         """Validate the argmax tree (scored again only when it changed); keep it if it is the
         best of the run so far."""
-        pa, pb = ProbabilisticHierarchy(run.A.detach(), run.B.detach(), validate=False).argmax_parents()
+        pa, pb = self._argmax_parents(run)
         if run.last is not None and torch.equal(pa, run.last[0]) and torch.equal(pb, run.last[1]):
             score, tree = run.last[2], run.last[3]
         else:
@@ -208,6 +208,9 @@ class ProbabilisticLearner:
         history["best"].append(run.best[0])
         history["objective"].append(objective_value)
         history["seconds"].append(seconds)
+
+    def _argmax_parents(self, run: Run):
+        return ProbabilisticHierarchy(run.A.detach(), run.B.detach(), validate=False).argmax_parents()
 
     def _polish(self, run: Run):
         """Exact descent over single parent changes from the run's best tree.
@@ -251,11 +254,9 @@ class ProbabilisticLearner:
         of a one-hot hierarchy is that of its pruned tree, so on small graphs all candidates
         are scored in one dense batch; the TSD is scored tree by tree."""
         if self.objective == "dasgupta" and self._graph.shape[0] <= DENSE_NODE_LIMIT:
-            dense = getattr(self, "_dense", None) or DensePairs(self._pairs)
-            one_hots = [ProbabilisticHierarchy.from_parents(pa, pb, dtype=self.dtype) for pa, pb in candidates]
-            A_s = torch.stack([one_hot.A for one_hot in one_hots])
-            B_s = torch.stack([one_hot.B for one_hot in one_hots])
-            return batched_scores(dense, A_s, B_s).tolist()
+            dense = getattr(self, "_dense_pairs", None) or DensePairs(self._pairs)
+            candidates = [(pa.cpu().numpy(), pb.cpu().numpy()) for pa, pb in candidates]
+            return batched_scores(dense, *one_hot_parents(candidates, self.n_internal, dense.matrix.dtype)).tolist()
         return [self._score(parents_to_tree(pa, pb)) for pa, pb in candidates]
 
     def _score(self, tree: Tree) -> float:
@@ -276,7 +277,7 @@ class ProbabilisticLearner:
         self.best_restart_ = best["restart"]
         self.restart_scores_ = [run["best"][0] for run in runs]
         self.fit_time_ = time.perf_counter() - self._clock
-        for name in ("_graph", "_pairs", "_dense"):           # the data: not part of the fitted model
+        for name in ("_graph", "_pairs", "_dense_pairs", "_dense_step"):           # the data: not part of the fitted model
             self.__dict__.pop(name, None)
         return self
 
