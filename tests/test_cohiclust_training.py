@@ -114,11 +114,12 @@ def test_bad_input_and_unfitted_use_raise(tiny_data):
 
 
 def test_profiles():
-    assert set(PROFILES) == {"quick", "long", "full"}
+    assert set(PROFILES) == {"quick", "long", "hour", "full"}
     assert profile_settings("full")["backbone"] == "resnet18"
     assert profile_settings("full", "cifar10")["backbone"] == "resnet50"
     # long: the quick profile (its data too), trained 10 + 50 epochs
     assert profile_settings("long") == {**profile_settings("quick"), "pretrain_epochs": 10, "epochs": 50}
+    assert profile_settings("hour") == {**profile_settings("long"), "epochs": 40, "train_limit": 40_000}
     for profile, dataset in [("quick", "fashion-mnist"), ("long", "fashion-mnist"), ("full", "fashion-mnist"),
                              ("full", "stl10")]:
         settings = {k: v for k, v in profile_settings(profile, dataset).items() if k not in DATA_KEYS}

@@ -27,7 +27,8 @@ __all__ = ["PROFILES", "DATA_KEYS", "profile_settings", "CoHiClust"]
 #: about five minutes (a small CNN, 10 000 training images, milder crops: the paper's area
 #: range 0.08-1 is too hard for so short a run). "long": the quick one with 10 SimCLR + 50 tree
 #: epochs, about 16 minutes on one CPU thread (the shipped model, :mod:`hc_lib.cohiclust.pretrained`,
-#: is this profile's run). "full": the paper's for MNIST / F-MNIST
+#: is this profile's run). "hour": the quick one on 40 000 training images with 10 + 40 epochs,
+#: meant to fit in an hour of a 2-core CPU. "full": the paper's for MNIST / F-MNIST
 #: (the paper and its appendix: ResNet-18, 16 leaves, 200 + 100 epochs, batch 256,
 #: pruning in tree epochs 10-15, NT-Xent on the backbone's features without a projection
 #: head); the paper clusters train and test images together, the quick run scores unseen
@@ -38,6 +39,7 @@ _QUICK = {"backbone": "small-cnn", "depth": 4, "n_clusters": 10, "pretrain_epoch
 PROFILES = {
     "quick": _QUICK,
     "long": {**_QUICK, "pretrain_epochs": 10, "epochs": 50},
+    "hour": {**_QUICK, "pretrain_epochs": 10, "epochs": 40, "train_limit": 40_000},
     "full": {"backbone": "resnet18", "depth": 4, "n_clusters": 10, "pretrain_epochs": 200, "epochs": 100,
              "batch_size": 256, "prune_start": 10, "crop_scale": (0.08, 1.0), "projection": "identity",
              "train_split": "all", "train_limit": None, "eval_split": "all"},
@@ -47,7 +49,7 @@ DATA_KEYS = ("train_split", "train_limit", "eval_split")
 
 
 def profile_settings(profile: str, dataset: str = "fashion-mnist") -> dict:
-    """Settings of a profile for a dataset: "quick" and "long" as above; "full" from the data module's
+    """Settings of a profile for a dataset: "quick", "long" and "hour" as above; "full" from the data module's
     ``PAPER_SETTINGS`` for datasets of the paper (MNIST-like ones as in ``PROFILES``)."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
