@@ -60,6 +60,15 @@ def test_fph_improves_strictly_on_a_graph(objective):
     assert_strictly_better(model, adjacency, objective)
 
 
+def test_fph_from_the_published_start_ignores_the_seed(citeseer):
+    """Full-batch descent from a given tree draws nothing: the sweeps run FPH once, not per seed."""
+    adjacency, init = citeseer
+    runs = [FPH(n_internal=64, n_steps=15, random_state=seed, progress=False).fit(adjacency, init_tree=init)
+            for seed in (0, 1)]
+    assert runs[0].history_["objective"][1:] == runs[1].history_["objective"][1:]          # [0] is NaN
+    assert runs[0].tree_.parent.tolist() == runs[1].tree_.parent.tolist()
+
+
 def test_same_seed_same_tree(citeseer):
     adjacency, init = citeseer
     runs = [EPH(n_internal=64, n_steps=5, n_samples=3, random_state=7, progress=False).fit(adjacency, init_tree=init)
