@@ -545,6 +545,12 @@ def test_killed_eph_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
         assert resumed[key] == reference["history"][key]
     assert resumed["objective"] == pytest.approx(reference["history"]["objective"], rel=1e-9, nan_ok=True)
 
+    # the report says the run was resumed, and how long its training took over both attempts
+    main(["report", "--runs", str(out), "--out", str(tmp_path / "results")])
+    table = (tmp_path / "results" / "eph_resume.md").read_text()
+    assert "1 of them resumed from a checkpoint" in table
+    assert f"its training over all attempts took {metrics['curve']['seconds'][-1]:.1f} s" in table
+
 
 # --- the real smoke sweep, end to end -----------------------------------------------------------
 

@@ -218,7 +218,28 @@ def _provenance(runs: pd.DataFrame, sweep: dict, n_failed: int) -> str:
         (f"- profile: {values('profile')}; device: {values('provenance.device')}; "
          f"machine: {values('provenance.machine')}; commit: {', '.join(commits) or 'not recorded'}"),
         _wall_times(seconds, notebook),
-    ])
+    ] + _resumed(runs))
+
+
+def _resumed(runs: pd.DataFrame) -> list[str]:
+    """A line on the runs that continued from a checkpoint: their wall time is their last
+    attempt's, while their learning curve's clock counts the training of every attempt."""
+    step = pd.to_numeric(_column(runs, "resumed_from.step"), errors="coerce")
+    finished = pd.to_numeric(_column(runs, "resumed_from.runs_finished"), errors="coerce")
+    resumed = step.notna() | (finished > 0)
+    if not resumed.any():
+        return []
+    curves = runs[CURVE] if CURVE in runs else pd.Series([None] * len(runs), index=runs.index)
+    training = pd.Series([curve["seconds"][-1] if isinstance(curve, dict) and curve.get("seconds") else np.nan
+                          for curve in curves], index=runs.index)[resumed]
+    count, their = int(resumed.sum()), ("its" if resumed.sum() == 1 else "their")
+    line = (f"- {count} of them resumed from a checkpoint after an interruption: {their} wall time above is the "
+            f"last attempt's")
+    if training.notna().any():
+        span = (f"{training.min():.1f} s" if training.min() == training.max()
+                else f"{training.min():.1f} to {training.max():.1f} s")
+        line += f"; {their} training over all attempts took {span} (the learning curve's clock)"
+    return [line]
 
 
 def _wall_times(method: pd.Series, notebook: pd.Series) -> str:
