@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
+from sklearn.datasets import load_digits
 
 from hc_lib.graphs import CosineSimilarityGraph
 
@@ -159,7 +160,6 @@ def load_vectors(name: str) -> tuple[np.ndarray, np.ndarray]:
     """
     _check_name(name, VECTOR_NAMES, "vector dataset")
     if name == "digits":
-        from sklearn.datasets import load_digits
         bunch = load_digits()
         return bunch.data.astype(np.float64), bunch.target.astype(np.int64)
     with _open_npz(f"vectors/{name}.npz") as raw:

@@ -7,6 +7,7 @@ runs. Any number of input channels is accepted (one for MNIST-like data).
 from __future__ import annotations
 
 import torch
+import torchvision
 from torch import nn
 
 from hc_lib.cohiclust.soft_tree import node_masses
@@ -57,8 +58,6 @@ def make_backbone(name: str, in_channels: int = 3, *, cifar_stem: bool = True) -
     if name == "small-cnn":
         net = SmallCNN(in_channels)
         return net, net.out_features
-    import torchvision
-
     net = getattr(torchvision.models, name)(weights=None)
     if cifar_stem:
         net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)

@@ -13,9 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from hc_lib.cohiclust.augment import augmentation
 from hc_lib.cohiclust.checkpoint import (capture_rng, compare_settings, load_checkpoint, load_model, restore_rng,
                                          save_checkpoint, save_model)
+from hc_lib.cohiclust.data import PAPER_SETTINGS
+from hc_lib.cohiclust.evaluation import assign_clusters
 from hc_lib.cohiclust.losses import cohi_loss, nt_xent, r1_regulariser
 from hc_lib.cohiclust.model import BACKBONES, CoHiClustNet
 from hc_lib.cohiclust.soft_tree import (apply_leaf_mask, full_leaf_mask, heap_tree, leaf_masses,
@@ -55,8 +59,6 @@ def profile_settings(profile: str, dataset: str = "fashion-mnist") -> dict:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     settings = dict(PROFILES[profile])
     if profile == "full" and dataset not in ("mnist", "fashion-mnist"):
-        from hc_lib.cohiclust.data import PAPER_SETTINGS
-
         if dataset not in PAPER_SETTINGS:
             raise ValueError(f"the paper has no settings for {dataset!r}; known: {', '.join(PAPER_SETTINGS)}")
         paper = PAPER_SETTINGS[dataset]
@@ -176,8 +178,6 @@ class CoHiClust:
             raise ValueError(f"batch_size must be at least 2, got {self.batch_size}")
 
     def _build(self, images: torch.Tensor) -> None:
-        from hc_lib.cohiclust.augment import augmentation
-
         torch.manual_seed(self.random_state)
         np.random.seed(self.random_state)
         self._build_model(int(images.shape[1]))
@@ -249,8 +249,6 @@ class CoHiClust:
         stop = total if max_epochs is None else min(total, self.epochs_done_ + int(max_epochs))
         bar = None
         if self.progress:
-            from tqdm.auto import tqdm
-
             bar = tqdm(total=total, initial=self.epochs_done_, desc="CoHiClust", unit="epoch")
         while self.epochs_done_ < stop:
             record = self._epoch(data)
@@ -334,8 +332,6 @@ class CoHiClust:
 
     def predict(self, images, batch_size: int = 1024) -> np.ndarray:
         """Cluster of every image: the heap index ``0..2^T - 1`` of its most probable kept leaf."""
-        from hc_lib.cohiclust.evaluation import assign_clusters
-
         # not a plain argmax: when every kept leaf underflows to 0 it would pick a pruned leaf
         return assign_clusters(self.predict_proba(images, batch_size), self.leaf_mask_, self.depth)
 

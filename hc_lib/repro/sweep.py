@@ -38,6 +38,9 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jupytext
+import yaml
+
 __all__ = ["Run", "expand", "SweepError", "SweepFileNotFoundError", "Parameter", "check_sweep", "notebook_parameters", "parse_choices",
            "notebook_candidates", "SWEEP_KEYS", "REPORT_KEYS"]
 
@@ -153,8 +156,6 @@ def notebook_parameters(notebook) -> dict[str, Parameter]:
     >>> parameters["method"].default, parameters["method"].choices
     ('square', None)
     """
-    import jupytext
-
     notebook = Path(notebook)
     try:
         nb = jupytext.read(notebook)
@@ -227,8 +228,6 @@ def _value(value) -> str:
     ('cora_ml', "'1'", '1', "'yes'", "'a b'")
     """
     if isinstance(value, str) and _PLAIN_WORD.fullmatch(value):
-        import yaml
-
         try:
             if yaml.safe_load(value) == value:
                 return value
