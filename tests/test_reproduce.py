@@ -636,7 +636,8 @@ def test_report_filters_runs_by_where_and_draws_learning_curves(tmp_path):
     sweep_dir = tmp_path / "runs" / "mixed"
     sweep = {"name": "mixed", "notebook": "toy.md", "parameters": {}, "seeds": [0],
              "grid": [{"dataset": ["g"], "method": ["EPH", "AL"], "objective": ["dasgupta", "tsd"]}],
-             "report": [{"value": "dasgupta", "better": "lower", "where": {"objective": "dasgupta"}},
+             "report": [{"value": "dasgupta", "better": "lower", "where": {"objective": "dasgupta"},
+                         "at_steps": [5, 7, 20]},
                         {"value": "tsd", "better": "higher", "where": {"objective": ["tsd"]}}]}
     sweep_dir.mkdir(parents=True)
     (sweep_dir / "sweep.json").write_text(json.dumps(sweep))
@@ -658,6 +659,15 @@ def test_report_filters_runs_by_where_and_draws_learning_curves(tmp_path):
     curves = tmp_path / "results" / "mixed_dasgupta_curves.png"
     assert curves.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "_curve" not in pd.read_csv(tmp_path / "results" / "mixed.csv").columns
+    # the curve read at chosen steps: the last point at or before each, blank past the run's end
+    assert "| method | dataset | runs | step 5 | step 7 | step 20 |\n|---|---|---|---|---|---|\n| EPH | g | 1 | 2.00 | 2.00 |  |" in table
+    assert table.count("| step 5 |") == 1  # only the table that asked for it
+
+
+def test_a_report_entry_with_malformed_steps_is_refused():
+    problems = check_sweep({"notebook": str(PROBE), "grid": {"dataset": ["a"]},
+                            "report": {"value": "x", "at_steps": "1000"}}, ROOT / "sweeps" / "s.yaml")
+    assert any("at_steps is" in problem for problem in problems), problems
 
 
 def test_a_report_entry_with_a_malformed_where_is_refused():

@@ -17,7 +17,8 @@ What a table shows is the ``report`` entry of the sweep file: one mapping or a l
 (default ``dataset``), ``published`` (default ``published``; ``null`` for none), ``row_name``
 (the row label when the runs have no ``rows`` key), ``name`` (for the file names) and ``where``
 (a mapping of keys to values, or lists of values, that a run must have to enter the table:
-``where: {objective: tsd}``).
+``where: {objective: tsd}``) and ``at_steps`` (steps at which to tabulate the learned runs' best
+score so far, read off their learning curves: ``at_steps: [200, 1000, 10000]``).
 A key missing from the metrics JSON is looked up in the run's parameters.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ import pandas as pd
 from hc_lib.repro.figures import plot_curves, plot_table
 from hc_lib.repro.sweep import expand
 
-__all__ = ["load_runs", "markdown_table", "summarise", "table_specs", "write_report"]
+__all__ = ["curve_table", "load_runs", "markdown_table", "summarise", "table_specs", "write_report"]
 
 
 #: the column of :func:`load_runs` that holds each run's learning curve (a dict of lists, or None)
@@ -162,6 +163,35 @@ def _curves(runs: pd.DataFrame, spec: dict) -> pd.DataFrame:
     return frame[frame["curve"].map(lambda curve: isinstance(curve, dict) and len(curve.get("step", [])) > 1)]
 
 
+def curve_table(curves: pd.DataFrame, steps, rows: str = "method", columns: str = "dataset") -> str:
+    """A Markdown table of the best score so far at each of ``steps``: one line per cell of the
+    table (row and column) that has learning curves, the mean over its runs of the last recorded
+    point at or before each step. A step past the end of any of the cell's runs is left blank.
+
+    >>> curves = pd.DataFrame({"row": ["EPH", "EPH"], "column": ["g", "g"],
+    ...                        "curve": [{"step": [0, 10, 20], "best": [5.0, 3.0, 2.0]},
+    ...                                  {"step": [0, 10, 20], "best": [5.0, 4.0, 4.0]}]})
+    >>> print(curve_table(curves, [0, 15, 20, 40]))
+    | method | dataset | runs | step 0 | step 15 | step 20 | step 40 |
+    |---|---|---|---|---|---|---|
+    | EPH | g | 2 | 5.00 | 3.50 | 3.00 |  |
+    """
+    steps = [int(step) for step in steps]
+    lines = [f"| {rows} | {columns} | runs | " + " | ".join(f"step {step}" for step in steps) + " |",
+             "|---" * (len(steps) + 3) + "|"]
+    for (row, column), group in curves.groupby(["row", "column"], sort=False):
+        texts = []
+        for step in steps:
+            values = []
+            for curve in group["curve"]:
+                recorded = np.asarray(curve["step"], dtype=float)
+                if recorded[-1] >= step:
+                    values.append(float(curve["best"][np.searchsorted(recorded, step, side="right") - 1]))
+            texts.append(_number(float(np.mean(values))) if len(values) == len(group) else "")
+        lines.append(f"| {row} | {column} | {len(group)} | " + " | ".join(texts) + " |")
+    return "\n".join(lines)
+
+
 def _decimals(x: float) -> int:
     return 0 if abs(x) >= 1000 else 2 if abs(x) >= 1 else 3
 
@@ -288,6 +318,10 @@ def write_report(runs_dir="results/runs", out="results") -> list[Path]:
                 written.append(curves)
                 parts += ["", (f"![{spec['title']}: the best score of every learned run against its training step "
                                f"(its own scale), to see whether it had converged]({curves.name})")]
+            if spec.get("at_steps") and not _curves(runs, spec).empty:
+                parts += ["", (f"The best score so far of the learned runs at chosen steps (the fit's own scale; the "
+                               f"last recorded point at or before the step, mean over runs):"), "",
+                          curve_table(_curves(runs, spec), spec["at_steps"], spec["rows"] or "", spec["columns"] or "")]
         if summaries:
             pd.concat(summaries).to_csv(out / f"{name}_summary.csv", index=False)
             written.append(out / f"{name}_summary.csv")

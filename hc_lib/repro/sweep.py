@@ -46,7 +46,7 @@ __all__ = ["Run", "expand", "SweepError", "SweepFileNotFoundError", "Parameter",
 
 SWEEP_KEYS = {"name", "notebook", "parameters", "grid", "seeds", "seed_parameter", "output_parameter",
               "kernel", "timeout", "report"}
-REPORT_KEYS = {"value", "better", "title", "rows", "columns", "published", "row_name", "name", "where"}
+REPORT_KEYS = {"value", "better", "title", "rows", "columns", "published", "row_name", "name", "where", "at_steps"}
 
 
 @dataclass
@@ -384,6 +384,10 @@ def check_sweep(sweep, path=None) -> list[str]:
         if "where" in entry and not isinstance(entry["where"], dict):
             problem(f"{where}: where is {_value(entry['where'])[:60]}; write a mapping such as "
                     f"{{objective: tsd}}")
+        steps = entry.get("at_steps", [])
+        if not (isinstance(steps, list) and all(isinstance(step, int) and not isinstance(step, bool) and step >= 0
+                                                for step in steps)):
+            problem(f"{where}: at_steps is {_value(steps)[:60]}; write a list of steps such as [200, 1000]")
         for key in sorted(set(entry) - REPORT_KEYS, key=str):
             hint = _closest(key, REPORT_KEYS)
             problem(f"{where}: unknown key {_value(key)}" + (f"; did you mean {hint[0]}?" if hint else
