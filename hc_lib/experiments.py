@@ -117,7 +117,9 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
     tree : the final Tree
     record : dict of scores, settings, timings and provenance (JSON-ready), with the learner's
         ``history`` and its ``curve`` (:func:`learning_curve`, what a run record keeps); for a baseline,
-        ``record["full_resolution"]`` scores its tree before compression to n'. With a
+        ``record["full_resolution"]`` scores its tree before compression to n'; for a learner,
+        ``initial_score``, ``last_score`` and ``best_after_start`` read its history (the start's
+        argmax tree, the last step's and the best after the start, on the fit's own scale). With a
         ``checkpoint_dir``, ``record["resumed_from"]`` says where the fit found its checkpoint
         (None: it started afresh).
 
@@ -183,7 +185,12 @@ def run_experiment(dataset: str, method: str = "EPH", objective: str = "dasgupta
     compared = record["dasgupta"] if objective == "dasgupta" else record.get("tsd_legacy")
     record["ratio_to_published"] = compared / record["published"] if record["published"] else None
     if model is not None:
-        record["initial_score"] = model.history_["score"][0]
+        scores = model.history_["score"]
+        record["initial_score"] = scores[0]
+        # two other rules for which tree to return, read off the same run: the last step's
+        # argmax tree, and the best one once the start is left out (the fit's own scale)
+        record["last_score"] = scores[-1]
+        record["best_after_start"] = (min if objective == "dasgupta" else max)(scores[1:]) if len(scores) > 1 else None
         record["steps_run"] = len(model.history_["step"]) - 1
         record["history"] = {key: [float(v) for v in values] for key, values in model.history_.items()}
         record["curve"] = learning_curve(record["history"])

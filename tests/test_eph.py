@@ -7,6 +7,7 @@ from hc_lib.baselines.optimal import optimal_tree
 from hc_lib.datasets import load_graph, load_vectors, similarity_graph
 from hc_lib.eph import EPH, FPH, initial_tree
 from hc_lib.eph.probabilistic import parents_to_tree
+from hc_lib.experiments import run_experiment
 from hc_lib.metrics import dasgupta_cost, tree_sampling_divergence
 from random_graphs import random_graph
 
@@ -179,3 +180,23 @@ def test_tsd_on_vectors_is_refused():
     X, _ = load_vectors("iris")
     with pytest.raises(ValueError, match="sparse graphs only"):
         EPH("tsd", n_internal=5, n_steps=1, progress=False).fit(similarity_graph(X))
+
+
+def test_the_modern_start_is_scikit_networks_average_linkage_with_the_exact_compression(citeseer):
+    adjacency, published_start = citeseer
+    modern_start = initial_tree(adjacency, 64, published=False)
+    model = FPH(n_internal=64, n_steps=2, init="average_linkage_modern", random_state=0, progress=False).fit(adjacency)
+    assert model.history_["score"][0] == pytest.approx(dasgupta_cost(adjacency, modern_start))
+    assert dasgupta_cost(adjacency, modern_start) != pytest.approx(dasgupta_cost(adjacency, published_start))
+    with pytest.raises(ValueError, match="unknown init 'modern'"):
+        FPH(init="modern")
+
+
+@pytest.mark.parametrize("objective", ["dasgupta", "tsd"])
+def test_a_run_record_reads_other_tree_rules_off_the_history(objective):
+    """The last step's tree and the best tree after the start, as FPH's protocol variants need."""
+    _, _, record = run_experiment("polblogs", "FPH", objective, n_internal=32, n_steps=6, progress=False)
+    scores = record["history"]["score"]
+    assert record["initial_score"] == scores[0] and record["last_score"] == scores[-1]
+    best = min if objective == "dasgupta" else max
+    assert record["best_after_start"] == best(scores[1:])

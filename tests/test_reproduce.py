@@ -664,6 +664,30 @@ def test_report_filters_runs_by_where_and_draws_learning_curves(tmp_path):
     assert table.count("| step 5 |") == 1  # only the table that asked for it
 
 
+def test_report_rows_named_by_several_keys(tmp_path):
+    """Runs that differ in several settings (FPH's protocol variants): each row is labelled by
+    their values, and a row's runs are averaged over seeds."""
+    sweep_dir = tmp_path / "runs" / "variants"
+    sweep = {"name": "variants", "notebook": "toy.md", "parameters": {"dtype": "float64"}, "seeds": [0],
+             "grid": [{"dataset": ["g"], "init": ["average_linkage"], "dtype": ["float64", "float32"]},
+                      {"dataset": ["g"], "init": ["random"], "seeds": [0, 1]}],
+             "report": {"value": "cost", "rows": ["init", "dtype"]}}
+    sweep_dir.mkdir(parents=True)
+    (sweep_dir / "sweep.json").write_text(json.dumps(sweep))
+    for number, run in enumerate(expand(sweep)):
+        (sweep_dir / run.run_id).mkdir()
+        record = {"dataset": "g", "cost": float(number), "run": {"parameters": run.parameters}}
+        (sweep_dir / run.run_id / "metrics.json").write_text(json.dumps(record))
+    main(["report", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "results")])
+    summary = pd.read_csv(tmp_path / "results" / "variants_summary.csv")
+    assert summary.set_index("row")["mean"].to_dict() == {
+        "average_linkage, float64": 0.0, "average_linkage, float32": 1.0, "random, float64": 2.5}
+    assert "| init, dtype | g |" in (tmp_path / "results" / "variants.md").read_text()
+    problems = check_sweep({"notebook": str(PROBE), "grid": {"dataset": ["a"]},
+                            "report": {"value": "x", "rows": ["method", 3]}}, ROOT / "sweeps" / "s.yaml")
+    assert any("rows is" in problem for problem in problems), problems
+
+
 def test_a_report_entry_with_malformed_steps_is_refused():
     problems = check_sweep({"notebook": str(PROBE), "grid": {"dataset": ["a"]},
                             "report": {"value": "x", "at_steps": "1000"}}, ROOT / "sweeps" / "s.yaml")

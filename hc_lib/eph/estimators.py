@@ -76,9 +76,10 @@ class EPH(ProbabilisticLearner):
         partial derivatives of the expected score. Each sweep scores about ``n n'`` trees, so it
         is meant for small graphs; with ``n_restarts`` and ``n_internal`` about ``2 n`` it finds
         the optimal tree of graphs of a few nodes (chapter 2).
-    init : {"average_linkage", "random"}
-        Start of the first run when ``fit`` gets no ``init_tree``: the published start or a
-        random hierarchy.
+    init : {"average_linkage", "average_linkage_modern", "random"}
+        Start of the first run when ``fit`` gets no ``init_tree``: the published start, the
+        modern one (:func:`hc_lib.eph.learner.initial_tree` with ``published=False``) or a random
+        hierarchy.
     engine : {"auto", "dense", "tree"}
         How a step is computed: "dense" scores all samples at once with dense matrices and
         runs the whole step in NumPy (:mod:`hc_lib.eph.dense_step`; CPU only, fast for a few

@@ -35,7 +35,7 @@ from hc_lib.trees import Tree
 __all__ = ["ProbabilisticLearner", "Run", "initial_tree"]
 
 OBJECTIVES = ("dasgupta", "tsd")
-INITS = ("average_linkage", "random")
+INITS = ("average_linkage", "average_linkage_modern", "random")
 _NOT_COMPARED = ("progress", "device", "checkpoint_dir", "checkpoint_every")
 _SAVE_SECONDS = 300.0           # also checkpoint at least this often, whatever checkpoint_every says
 
@@ -148,8 +148,8 @@ class ProbabilisticLearner:
             raise ValueError("the TSD objective is defined for sparse graphs only (the tables use Dasgupta on vectors)")
         self._graph = graph
         self._info = mutual_information(graph) if self.objective == "tsd" else None
-        if init_tree is None and self.init == "average_linkage":
-            init_tree = initial_tree(graph, min(self.n_internal, n - 1))
+        if init_tree is None and self.init != "random":
+            init_tree = initial_tree(graph, min(self.n_internal, n - 1), published=self.init == "average_linkage")
         if init_tree is not None:
             if init_tree.n_leaves != n:
                 raise ValueError(f"init_tree has {init_tree.n_leaves} leaves but the graph has {n} nodes")

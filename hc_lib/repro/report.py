@@ -13,7 +13,7 @@ For each sweep folder ``results/runs/NAME/`` (written by ``hc-repro run``) this 
 
 What a table shows is the ``report`` entry of the sweep file: one mapping or a list of them, with
 ``value`` (a key of the metrics JSON, dotted for nested ones: ``scores.nmi``), ``better``
-(``lower`` or ``higher``), and optionally ``title``, ``rows`` (default ``method``), ``columns``
+(``lower`` or ``higher``), and optionally ``title``, ``rows`` (default ``method``; a list of keys labels each row with their values joined), ``columns``
 (default ``dataset``), ``published`` (default ``published``; ``null`` for none), ``row_name``
 (the row label when the runs have no ``rows`` key), ``name`` (for the file names) and ``where``
 (a mapping of keys to values, or lists of values, that a run must have to enter the table:
@@ -97,6 +97,9 @@ def load_runs(sweep_dir) -> tuple[dict, pd.DataFrame, int]:
 
 
 def _column(runs: pd.DataFrame, key, default=None) -> pd.Series:
+    if isinstance(key, list):          # rows named by several keys: their values joined
+        parts = [_column(runs, part, "").map(lambda value: "" if pd.isna(value) else str(value)) for part in key]
+        return parts[0].str.cat(parts[1:], sep=", ") if len(parts) > 1 else parts[0]
     for name in (key, f"run.parameters.{key}"):
         if key is not None and name in runs:
             return runs[name]
@@ -192,6 +195,11 @@ def curve_table(curves: pd.DataFrame, steps, rows: str = "method", columns: str 
     return "\n".join(lines)
 
 
+def _label(key) -> str:
+    """A table header for a key, or for a list of keys."""
+    return ", ".join(key) if isinstance(key, list) else key or ""
+
+
 def _decimals(x: float) -> int:
     return 0 if abs(x) >= 1000 else 2 if abs(x) >= 1 else 3
 
@@ -204,7 +212,7 @@ def _number(x: float, decimals: int | None = None) -> str:
 
 def _grid_order(sweep: dict, key, present) -> list:
     """The values of ``key`` in the order the sweep's grid lists them, then any others."""
-    grids = sweep.get("grid") or []
+    grids = [] if isinstance(key, list) else sweep.get("grid") or []
     listed = [str(v) for grid in ([grids] if isinstance(grids, dict) else grids) for v in grid.get(key, [])]
     present = list(dict.fromkeys(present))
     return [v for v in dict.fromkeys(listed) if v in present] + [v for v in present if v not in listed]
@@ -215,7 +223,7 @@ def markdown_table(summary: pd.DataFrame, spec: dict) -> str:
     rows = list(dict.fromkeys(summary["row"]))
     columns = list(dict.fromkeys(summary["column"]))
     cells = {(cell.row, cell.column): cell for cell in summary.itertuples()}
-    lines = [f"| {spec['rows'] or ''} | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    lines = [f"| {_label(spec['rows'])} | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for row in rows:
         texts = []
         for column in columns:
@@ -321,7 +329,8 @@ def write_report(runs_dir="results/runs", out="results") -> list[Path]:
             if spec.get("at_steps") and not _curves(runs, spec).empty:
                 parts += ["", (f"The best score so far of the learned runs at chosen steps (the fit's own scale; the "
                                f"last recorded point at or before the step, mean over runs):"), "",
-                          curve_table(_curves(runs, spec), spec["at_steps"], spec["rows"] or "", spec["columns"] or "")]
+                          curve_table(_curves(runs, spec), spec["at_steps"], _label(spec["rows"]),
+                                      _label(spec["columns"]))]
         if summaries:
             pd.concat(summaries).to_csv(out / f"{name}_summary.csv", index=False)
             written.append(out / f"{name}_summary.csv")

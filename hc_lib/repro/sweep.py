@@ -384,6 +384,11 @@ def check_sweep(sweep, path=None) -> list[str]:
         if "where" in entry and not isinstance(entry["where"], dict):
             problem(f"{where}: where is {_value(entry['where'])[:60]}; write a mapping such as "
                     f"{{objective: tsd}}")
+        for key in ("rows", "columns"):
+            label = entry.get(key)
+            if not (label is None or isinstance(label, str)
+                    or (isinstance(label, list) and label and all(isinstance(part, str) for part in label))):
+                problem(f"{where}: {key} is {_value(label)[:60]}; write a key of the metrics JSON or a list of them")
         steps = entry.get("at_steps", [])
         if not (isinstance(steps, list) and all(isinstance(step, int) and not isinstance(step, bool) and step >= 0
                                                 for step in steps)):
