@@ -10,6 +10,7 @@ import pytest
 import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
+from torchvision.datasets.mnist import read_image_file, read_label_file
 
 from hc_lib.cohiclust import data
 from hc_lib.cohiclust.augment import Augmentation, _blend, _grey, _shift_hue, augmentation
@@ -61,7 +62,6 @@ def test_fashion_mnist_from_the_debian_package(tmp_path):
     assert test.classes[0] == "T-shirt/top" and test.classes[9] == "Ankle boot"
     assert np.bincount(test.labels.numpy()).tolist() == [1000] * 10
     # our IDX reader agrees with torchvision's on the uncompressed files
-    from torchvision.datasets.mnist import read_image_file, read_label_file
     for kind in ("images-idx3", "labels-idx1"):
         with gzip.open(data.FASHION_MNIST_DIR / f"t10k-{kind}-ubyte.gz") as source, \
                 open(tmp_path / kind, "wb") as target:

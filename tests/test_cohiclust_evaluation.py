@@ -11,6 +11,7 @@ from hc_lib.cohiclust.evaluation import (assign_clusters, class_distance_matrix,
                                          leaf_probabilities)
 from hc_lib.cohiclust.figures import _layout, image_grid, plot_class_distances, plot_tree_with_images
 from hc_lib.cohiclust.soft_tree import heap_tree, leaf_to_tree_leaf, node_masses
+from hc_lib.metrics import dendrogram_purity
 from hc_lib.trees import Tree, random_tree
 
 matplotlib.use("Agg")
@@ -64,7 +65,6 @@ def test_clusters_are_the_most_likely_kept_leaf():
 def test_dendrogram_purity_ignores_splicing():
     # splicing single-child nodes keeps every pair's lca cluster: DP on the pruned tree equals
     # DP on the complete tree with empty leaves, computed with the metrics module directly
-    from hc_lib.metrics import dendrogram_purity
     rng = np.random.default_rng(1)
     mask = np.zeros(16, dtype=bool)
     mask[[0, 3, 4, 5, 9, 14]] = True

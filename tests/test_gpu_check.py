@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from hc_lib.datasets import load_graph
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--allow-cpu", "--threads", "1", "--eph-internal", "8", "--eph-steps", "3", "--eph-samples", "2",
         "--images", "16", "--batch-size", "8", "--image-size", "8"]
@@ -65,7 +67,6 @@ def test_a_failing_check_is_recorded_and_exits_1(gpu_check, tmp_path, monkeypatc
 
 
 def test_host_noise_eph_draws_the_stock_samples_on_the_cpu(gpu_check):
-    from hc_lib.datasets import load_graph
 
     adjacency, _ = load_graph("polblogs")
     sizes = {"eph_internal": 8, "eph_steps": 2, "eph_samples": 2}

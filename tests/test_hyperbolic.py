@@ -9,6 +9,7 @@ from hc_lib.baselines.hyperbolic.hyphc import decode_directions
 from hc_lib.baselines.hyperbolic.poincare import BallAdam, distance, hyperbolic_norm, lca_depth
 from hc_lib.baselines.hyperbolic.triplets import neighbour_triplets, pair_triplets
 from hc_lib.datasets import similarity_graph
+from hc_lib.experiments import run_experiment
 from hc_lib.graphs import as_graph as check_graph
 from hc_lib.metrics import dendrogram_purity
 from planted import BAD_INPUTS, planted_graph, recovered
@@ -170,7 +171,6 @@ def test_two_nodes():
 
 def test_rows_of_the_tables():
     """HypHC is compressed to n' afterwards; gHHC is built with n' internal nodes."""
-    from hc_lib.experiments import run_experiment
 
     _, tree, record = run_experiment("zoo", "HypHC", n_internal=30, progress=False, n_epochs=1, n_triplets=2000)
     assert tree.n_internal == 30 and record["published"] == 56.05

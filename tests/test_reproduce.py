@@ -24,6 +24,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from hc_lib.experiments import run_experiment
+from hc_lib.records import load_checkpoint
 from hc_lib.repro.cli import main
 from hc_lib.repro.runner import load_sweep, run_status, run_sweep
 from hc_lib.repro.sweep import SweepError, check_sweep, expand, notebook_parameters, parse_choices
@@ -503,8 +505,6 @@ def test_killed_eph_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     mid-fit, the run is recorded as failed, its work folder keeps the checkpoint, and running the
     sweep again continues that fit from the checkpoint (not from step 0) to the very result of a
     fit that never stopped."""
-    from hc_lib.records import load_checkpoint
-    from hc_lib.experiments import run_experiment
 
     kill_at, settings = 4, {"n_steps": 12, "n_samples": 2, "reset_every": 5, "n_internal": 16}
     startup = tmp_path / "ipython" / "profile_default" / "startup"

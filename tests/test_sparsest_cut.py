@@ -7,6 +7,7 @@ from scipy import sparse
 
 from hc_lib.baselines.sparsest_cut import RecursiveSpectralSweep, sweep_cut
 from hc_lib.datasets import similarity_graph
+from hc_lib.experiments import run_experiment
 from hc_lib.graphs import as_graph as check_graph
 from planted import BAD_INPUTS, planted_graph, recovered
 
@@ -100,7 +101,6 @@ def test_every_split_is_a_valid_partition():
 
 def test_rsc_row_of_the_tables():
     """run_experiment builds the row at full resolution, then compresses it to n'."""
-    from hc_lib.experiments import run_experiment
 
     _, tree, record = run_experiment("zoo", "RSC", n_internal=20, progress=False, criterion="conductance")
     assert tree.n_internal == record["n_internal"] == 20

@@ -8,8 +8,9 @@ import torch
 from hc_lib.eph import EPH
 from hc_lib.eph.dense_expected import DensePairs, sample_gradients
 from hc_lib.eph.expected import SampledTree, score_and_gradients
-from hc_lib.eph.pairs import SparsePairs
+from hc_lib.eph.pairs import SimilarityPairs, SparsePairs
 from hc_lib.eph.probabilistic import ProbabilisticHierarchy, published_tsd
+from hc_lib.graphs import CosineSimilarityGraph
 from hc_lib.metrics import mutual_information
 from random_graphs import random_graph
 
@@ -113,8 +114,6 @@ def test_dense_engine_matches_the_tree_operations(objective, tsd_loss):
 
 
 def test_dense_pairs_of_vectors_are_the_similarity_graph():
-    from hc_lib.graphs import CosineSimilarityGraph
-    from hc_lib.eph.pairs import SimilarityPairs
 
     X = np.random.default_rng(0).normal(size=(6, 3))
     graph = CosineSimilarityGraph(X / np.linalg.norm(X, axis=1, keepdims=True))

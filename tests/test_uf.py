@@ -6,6 +6,7 @@ import torch
 
 from hc_lib.baselines.ultrametric_fitting import UltrametricFitting, _ancestor_table, _soft_area
 from hc_lib.datasets import similarity_graph
+from hc_lib.experiments import run_experiment
 from hc_lib.metrics import dasgupta_cost, dendrogram_purity
 from planted import BAD_INPUTS, planted_graph, recovered
 
@@ -104,7 +105,6 @@ def test_bad_settings(settings, message):
 
 
 def test_uf_row_of_the_tables():
-    from hc_lib.experiments import run_experiment
 
     _, tree, record = run_experiment("zoo", "UF", n_internal=30, progress=False, n_epochs=5)
     assert tree.n_internal == 30 and record["published"] == 56.28

@@ -252,11 +252,13 @@ class EPH(ProbabilisticLearner):
             grad_B[:-1] += _softmax_backward(soft_B, g_B[:-1].mul_(mask[:-1]), scratch_B)
         return grad_A, grad_B, total
 
-    def _gumbel_softmax(self, weights: torch.Tensor, out: torch.Tensor, generator) -> torch.Tensor:
-        """Gumbel-softmax samples of the rows of ``weights`` from uniform noise drawn into ``out``
-        (see :meth:`expected_gradients`), in place: these matrices are n x n', and on CPU a new
-        one costs page faults on top of the arithmetic."""
-        out.uniform_(generator=generator)                       # the stream of torch.rand
+    def _gumbel_softmax(self, weights: torch.Tensor, out: torch.Tensor, generator=None) -> torch.Tensor:
+        """Gumbel-softmax samples of the rows of ``weights`` from the uniform noise in ``out``
+        (drawn there first when a generator is given, see :meth:`expected_gradients`; without one,
+        ``out`` already holds it, as ``scripts/gpu_check.py`` arranges), in place: these matrices
+        are n x n', and on CPU a new one costs page faults on top of the arithmetic."""
+        if generator is not None:
+            out.uniform_(generator=generator)                   # the stream of torch.rand
         log_uniform = out.clamp_min_(torch.finfo(weights.dtype).tiny).log_()
         noisy = torch.div(weights, log_uniform, out=out)        # minus w / E, exactly
         if self.temperature != 1.0:
