@@ -683,6 +683,12 @@ def test_report_rows_named_by_several_keys(tmp_path):
     assert summary.set_index("row")["mean"].to_dict() == {
         "average_linkage, float64": 0.0, "average_linkage, float32": 1.0, "random, float64": 2.5}
     assert "| init, dtype | g |" in (tmp_path / "results" / "variants.md").read_text()
+    # a report of the named sweeps only; a name without a sweep is refused in one line
+    (tmp_path / "results" / "variants.md").unlink()
+    main(["report", "variants", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "results")])
+    assert (tmp_path / "results" / "variants.md").is_file()
+    code, lines = hc_repro(tmp_path, "report", "variant", "--runs", "runs", "--out", "results")
+    assert code == 2 and len(lines) == 1 and "no sweep variant in runs" in lines[0] and "variants" in lines[0]
     problems = check_sweep({"notebook": str(PROBE), "grid": {"dataset": ["a"]},
                             "report": {"value": "x", "rows": ["method", 3]}}, ROOT / "sweeps" / "s.yaml")
     assert any("rows is" in problem for problem in problems), problems

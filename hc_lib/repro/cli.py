@@ -1,8 +1,8 @@
 """The ``hc-repro`` command: ``hc-repro run sweeps/NAME.yaml [...]`` and ``hc-repro report``.
 
 ``run`` executes the unfinished runs of one or more sweeps, one sweep after the other
-(:mod:`hc_lib.repro.runner`); ``report`` turns the finished runs of every sweep into tables and
-figures (:mod:`hc_lib.repro.report`). A sweep that cannot run (any of those given), or nothing to
+(:mod:`hc_lib.repro.runner`); ``report`` turns the finished runs of every sweep, or of the sweeps
+it names (``hc-repro report eph_vectors``), into tables and figures (:mod:`hc_lib.repro.report`). A sweep that cannot run (any of those given), or nothing to
 report, ends the command with one line per problem on stderr and exit status 2, before anything
 runs. ``python -m hc_lib.repro.cli`` is the same command.
 """
@@ -60,6 +60,8 @@ def _main(argv) -> int:
     run.add_argument("--out", default="results/runs", help="where the runs go (default results/runs)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     report = commands.add_parser("report", help="tabulate the finished runs into CSV, Markdown and figures")
+    report.add_argument("names", nargs="*", metavar="sweep",
+                        help="names of the sweeps to tabulate, e.g. eph_vectors (default: every sweep run)")
     report.add_argument("--runs", default="results/runs", help="folder of sweeps (default results/runs)")
     report.add_argument("--out", default="results", help="where the tables go (default results)")
     args = parser.parse_args(argv)
@@ -69,7 +71,10 @@ def _main(argv) -> int:
             _refuse([f"no runs to report: no folder {runs} (run `hc-repro run sweeps/NAME.yaml` first)"])
         if not any((path / SWEEP_FILE).is_file() for path in runs.iterdir()):
             _refuse([f"no runs to report: {runs} holds no sweep run by `hc-repro run sweeps/NAME.yaml`"])
-        written = write_report(args.runs, args.out)
+        try:
+            written = write_report(args.runs, args.out, args.names)
+        except FileNotFoundError as error:
+            _refuse([error])
         if not written:
             _refuse([f"no runs to report: no sweep in {runs} has a finished run (a metrics.json)"])
         for path in written:

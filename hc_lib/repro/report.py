@@ -291,14 +291,22 @@ def _wall_times(method: pd.Series, notebook: pd.Series) -> str:
     return "- wall time per run: " + ", ".join(parts) if parts else "- wall times: not recorded"
 
 
-def write_report(runs_dir="results/runs", out="results") -> list[Path]:
-    """Tabulate every sweep under ``runs_dir`` into ``out``; returns the files written."""
+def write_report(runs_dir="results/runs", out="results", names=None) -> list[Path]:
+    """Tabulate every sweep under ``runs_dir`` (or only those named in ``names``) into ``out``;
+    returns the files written."""
     runs_dir, out = Path(runs_dir), Path(out)
     if not runs_dir.is_dir():
         raise FileNotFoundError(f"no runs folder {runs_dir} (run `hc-repro run sweeps/NAME.yaml` first)")
+    sweeps = sorted(path for path in runs_dir.iterdir() if (path / "sweep.json").is_file())
+    if names:
+        unknown = sorted(set(names) - {path.name for path in sweeps})
+        if unknown:
+            raise FileNotFoundError(f"no sweep {', '.join(unknown)} in {runs_dir}; there are: "
+                                    f"{', '.join(path.name for path in sweeps) or 'none'}")
+        sweeps = [path for path in sweeps if path.name in names]
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for sweep_dir in sorted(path for path in runs_dir.iterdir() if (path / "sweep.json").is_file()):
+    for sweep_dir in sweeps:
         sweep, runs, n_failed = load_runs(sweep_dir)
         name = sweep["name"]
         if runs.empty:
