@@ -385,10 +385,10 @@ def check_sweep(sweep, path=None) -> list[str]:
             problem(f"{where}: where is {_value(entry['where'])[:60]}; write a mapping such as "
                     f"{{objective: tsd}}")
         for key in ("rows", "columns"):
-            label = entry.get(key)
-            if not (label is None or isinstance(label, str)
-                    or (isinstance(label, list) and label and all(isinstance(part, str) for part in label))):
-                problem(f"{where}: {key} is {_value(label)[:60]}; write a key of the metrics JSON or a list of them")
+            keys = entry.get(key)
+            if not (keys is None or isinstance(keys, str)
+                    or (isinstance(keys, list) and keys and all(isinstance(part, str) for part in keys))):
+                problem(f"{where}: {key} is {_value(keys)[:60]}; write a key of the metrics JSON or a list of them")
         steps = entry.get("at_steps", [])
         if not (isinstance(steps, list) and all(isinstance(step, int) and not isinstance(step, bool) and step >= 0
                                                 for step in steps)):
