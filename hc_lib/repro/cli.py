@@ -2,9 +2,9 @@
 
 ``run`` executes the unfinished runs of one or more sweeps, one sweep after the other
 (:mod:`hc_lib.repro.runner`); ``report`` turns the finished runs of every sweep, or of the sweeps
-it names (``hc-repro report eph_vectors``), into tables and figures (:mod:`hc_lib.repro.report`). A sweep that cannot run (any of those given), or nothing to
-report, ends the command with one line per problem on stderr and exit status 2, before anything
-runs. ``python -m hc_lib.repro.cli`` is the same command.
+it names (``hc-repro report eph_vectors``), into tables and figures (:mod:`hc_lib.repro.report`).
+A sweep that cannot run (any of those given), or nothing to report, ends the command with one
+line per problem on stderr and exit status 2, before anything runs. ``python -m hc_lib.repro.cli`` is the same command.
 """
 from __future__ import annotations
 

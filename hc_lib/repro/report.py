@@ -13,13 +13,14 @@ For each sweep folder ``results/runs/NAME/`` (written by ``hc-repro run``) this 
 
 What a table shows is the ``report`` entry of the sweep file: one mapping or a list of them, with
 ``value`` (a key of the metrics JSON, dotted for nested ones: ``scores.nmi``), ``better``
-(``lower`` or ``higher``), and optionally ``title``, ``rows`` (default ``method``; a list of keys labels each row with their values joined), ``columns``
-(default ``dataset``), ``published`` (default ``published``; ``null`` for none), ``row_name``
-(the row label when the runs have no ``rows`` key), ``name`` (for the file names) and ``where``
-(a mapping of keys to values, or lists of values, that a run must have to enter the table:
-``where: {objective: tsd}``) and ``at_steps`` (steps at which to tabulate the learned runs' best
-score so far, read off their learning curves: ``at_steps: [200, 1000, 10000]``).
-A key missing from the metrics JSON is looked up in the run's parameters.
+(``lower`` or ``higher``), and optionally ``title``, ``rows`` (default ``method``; a list of keys
+labels each row with their values joined), ``columns`` (default ``dataset``), ``published``
+(default ``published``; ``null`` for none), ``row_name`` (the row label when the runs have no
+``rows`` key), ``name`` (for the file names), ``where`` (a mapping of keys to values, or lists of
+values, that a run must have to enter the table: ``where: {objective: tsd}``) and ``at_steps``
+(steps at which to tabulate the learned runs' best score so far, read off their learning curves:
+``at_steps: [200, 1000, 10000]``). A key missing from the metrics JSON is looked up in the run's
+parameters.
 """
 from __future__ import annotations
 
@@ -329,16 +330,16 @@ def write_report(runs_dir="results/runs", out="results", names=None) -> list[Pat
             parts += ["", f"## {spec['title']} ({spec['better']} is better)", "", markdown_table(summary, spec), "",
                       (f"![{spec['title']}: mean and std over seeds per method, published value as a black tick]"
                        f"({figure.name})")]
-            curves = plot_curves(_curves(runs, spec), spec, out / f"{name}_{spec['name']}_curves.png")
+            learned = _curves(runs, spec)
+            curves = plot_curves(learned, spec, out / f"{name}_{spec['name']}_curves.png")
             if curves is not None:
                 written.append(curves)
                 parts += ["", (f"![{spec['title']}: the best score of every learned run against its training step "
                                f"(its own scale), to see whether it had converged]({curves.name})")]
-            if spec.get("at_steps") and not _curves(runs, spec).empty:
-                parts += ["", (f"The best score so far of the learned runs at chosen steps (the fit's own scale; the "
-                               f"last recorded point at or before the step, mean over runs):"), "",
-                          curve_table(_curves(runs, spec), spec["at_steps"], _label(spec["rows"]),
-                                      _label(spec["columns"]))]
+            if spec.get("at_steps") and not learned.empty:
+                parts += ["", ("The best score so far of the learned runs at chosen steps (the fit's own scale; the "
+                               "last recorded point at or before the step, mean over runs):"), "",
+                          curve_table(learned, spec["at_steps"], _label(spec["rows"]), _label(spec["columns"]))]
         if summaries:
             pd.concat(summaries).to_csv(out / f"{name}_summary.csv", index=False)
             written.append(out / f"{name}_summary.csv")
