@@ -37,3 +37,13 @@ def test_the_committed_table_is_regenerated_from_the_committed_runs(name, tmp_pa
     for suffix in (".md", "_summary.csv", ".csv"):
         committed = ROOT / "results" / f"{name}{suffix}"
         assert (tmp_path / f"{name}{suffix}").read_text() == committed.read_text(), f"{committed.name} is stale"
+
+
+def test_only_run_records_are_committed():
+    """A run folder's record is its metrics.json (and the sweep's sweep.json): checkpoints under
+    work/ are left untracked on purpose (see .gitignore) and must never be committed."""
+    listed = subprocess.run(["git", "ls-files", "results/runs"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    others = [name for name in listed.stdout.split() if Path(name).name not in ("metrics.json", "sweep.json")]
+    assert not others, f"committed files that are not run records: {others[:5]}"
