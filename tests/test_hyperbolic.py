@@ -7,7 +7,7 @@ from scipy.cluster.hierarchy import linkage
 from hc_lib.baselines.hyperbolic import GHHC, HypHC
 from hc_lib.baselines.hyperbolic.hyphc import decode_directions
 from hc_lib.baselines.hyperbolic.poincare import BallAdam, distance, hyperbolic_norm, lca_depth
-from hc_lib.baselines.hyperbolic.triplets import neighbour_triplets, pair_triplets
+from hc_lib.baselines.hyperbolic.triplets import edge_triplets, neighbour_triplets, pair_triplets
 from hc_lib.datasets import similarity_graph
 from hc_lib.experiments import run_experiment
 from hc_lib.graphs import as_graph as check_graph
@@ -79,6 +79,24 @@ def test_pair_triplets_cover_every_pair_evenly():
     assert np.all(triplets[:, 0] < triplets[:, 1])
 
 
+def test_edge_triplets_are_anchored_on_every_edge():
+    adjacency, _, _ = planted_graph(seed=2)
+    graph = check_graph(adjacency)
+    rows, cols, _ = graph.edges(upper=True)
+    triplets = edge_triplets(graph, 40 * rows.size, np.random.default_rng(0))
+    i, j, k = triplets.T
+    assert np.all(graph.pair_weights(i, j) > 0) and np.all(i < j)
+    counts = np.zeros_like(adjacency)
+    np.add.at(counts, (i, j), 1)
+    assert np.all(counts[rows, cols] > 0)                      # every edge is drawn
+    assert set(np.unique(k).tolist()) == set(range(48))         # the third node is any node
+
+
+def test_edge_triplets_of_an_edgeless_graph_are_refused():
+    with pytest.raises(ValueError, match="at least one edge"):
+        edge_triplets(np.eye(4), 10, np.random.default_rng(0))
+
+
 def test_neighbour_triplets_put_the_closest_pair_first():
     adjacency, _, _ = planted_graph(seed=3)
     graph = check_graph(adjacency)
@@ -103,6 +121,16 @@ def test_hyphc_on_vector_data():
     graph, blocks = clustered_points()
     tree = HypHC(n_epochs=10, n_triplets=20_000, random_state=0).fit(graph).tree_
     assert recovered(tree, blocks // 2, blocks)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_edge_triplets_beat_uniform_pairs_on_a_sparse_graph(seed):
+    """With few triplets, uniform pairs rarely meet an edge (5 % density here); edge-anchored
+    triplets all carry weight and reach a strictly lower Dasgupta cost at the same budget."""
+    adjacency, _, _ = planted_graph(block_size=40, p_in=0.1, p_sibling=0.02, p_out=0.002, seed=seed)
+    costs = [min(HypHC(n_epochs=5, n_triplets=3000, triplets=mode, random_state=seed).fit(adjacency).costs_)
+             for mode in ("pairs", "edges")]
+    assert costs[1] < costs[0]
 
 
 def test_hyphc_is_reproducible_and_handles_disconnected_graphs():
@@ -155,6 +183,7 @@ def test_bad_input(estimator, graph, message):
     (HypHC, {"rank": 1}, "rank must be at least 2"),
     (HypHC, {"temperature": 0.0}, "temperature must be positive"),
     (HypHC, {"max_scale": 1.5}, r"max_scale must lie in \(0, 1\)"),
+    (HypHC, {"triplets": "all"}, "triplets must be 'pairs' or 'edges'"),
     (GHHC, {"n_internal": 0}, "n_internal must be positive"),
     (GHHC, {"random_fraction": 2.0}, r"random_fraction must lie in \[0, 1\]"),
     (GHHC, {"gamma": -1.0}, "must be non-negative"),

@@ -1,7 +1,7 @@
 """Triplets of nodes, the training data of both hyperbolic learners.
 
-HypHC (Chami et al., NeurIPS 2020) draws node pairs uniformly and adds a uniform third node;
-gHHC (Monath et al., KDD 2019) draws mostly a node, one of its nearest neighbours and a
+HypHC (Chami et al., NeurIPS 2020) draws node pairs uniformly and adds a uniform third node
+(:func:`pair_triplets`; :func:`edge_triplets` anchors each triplet on an edge instead); gHHC (Monath et al., KDD 2019) draws mostly a node, one of its nearest neighbours and a
 uniform third node, and orders each triplet so that its most similar pair comes first.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 
 from hc_lib.graphs import as_graph
 
-__all__ = ["pair_triplets", "neighbour_triplets", "triplet_weights"]
+__all__ = ["pair_triplets", "edge_triplets", "neighbour_triplets", "triplet_weights"]
 
 
 def pair_triplets(n: int, n_triplets: int, rng) -> np.ndarray:
@@ -32,6 +32,30 @@ def pair_triplets(n: int, n_triplets: int, rng) -> np.ndarray:
     j = pair_index + i + 1 - n * (n - 1) // 2 + (n - i) * ((n - i) - 1) // 2
     k = rng.integers(n, size=pair_index.size)
     return np.stack([i, j, k], axis=1)
+
+
+def edge_triplets(graph, n_triplets: int, rng) -> np.ndarray:
+    """``(n_triplets, 3)`` triplets ``(i, j, k)`` whose pair ``(i, j)``, ``i < j``, is an edge (a pair
+    of positive weight) drawn uniformly with replacement, ``k`` uniform.
+
+    On a sparse graph almost every uniform triplet has three pairs of weight 0 and so no loss and
+    no gradient; these triplets all carry weight. ``graph`` is any input of
+    :func:`hc_lib.graphs.as_graph` with at least one edge between two distinct nodes; memory is
+    that of its edge list (``n (n - 1) / 2`` pairs for a complete similarity graph).
+
+    >>> path = np.array([[0, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0]])
+    >>> sorted({(int(i), int(j)) for i, j, _ in edge_triplets(path, 50, np.random.default_rng(0))})
+    [(0, 1), (1, 2), (2, 3)]
+    """
+    graph = as_graph(graph)
+    rows, cols, weights = graph.edges(upper=True)
+    keep = (rows != cols) & (weights > 0)
+    rows, cols = rows[keep], cols[keep]
+    if rows.size == 0:
+        raise ValueError("edge triplets need at least one edge between two distinct nodes; the graph has none")
+    pick = rng.integers(rows.size, size=int(n_triplets))
+    k = rng.integers(graph.n_nodes, size=pick.size)
+    return np.stack([rows[pick], cols[pick], k], axis=1).astype(np.int64)
 
 
 def neighbour_triplets(graph, n_triplets: int, rng, *, n_neighbors: int = 5,
