@@ -1,8 +1,9 @@
 """Triplets of nodes, the training data of both hyperbolic learners.
 
 HypHC (Chami et al., NeurIPS 2020) draws node pairs uniformly and adds a uniform third node
-(:func:`pair_triplets`; :func:`edge_triplets` anchors each triplet on an edge instead); gHHC (Monath et al., KDD 2019) draws mostly a node, one of its nearest neighbours and a
-uniform third node, and orders each triplet so that its most similar pair comes first.
+(:func:`pair_triplets`; :func:`edge_triplets` anchors each triplet on an edge instead); gHHC
+(Monath et al., KDD 2019) draws mostly a node, one of its nearest neighbours and a uniform third
+node, and orders each triplet so that its most similar pair comes first.
 """
 from __future__ import annotations
 
