@@ -7,9 +7,9 @@ from scipy.cluster.hierarchy import linkage
 from hc_lib.baselines.hyperbolic import GHHC, HypHC
 from hc_lib.baselines.hyperbolic.hyphc import decode_directions
 from hc_lib.baselines.hyperbolic.poincare import BallAdam, distance, hyperbolic_norm, lca_depth
-from hc_lib.baselines.hyperbolic.triplets import edge_triplets, neighbour_triplets, pair_triplets
+from hc_lib.baselines.hyperbolic.triplets import edge_triplets, neighbour_triplets, pair_triplets, triplet_weights
 from hc_lib.datasets import similarity_graph
-from hc_lib.experiments import run_experiment
+from hc_lib.experiments import load_dataset, run_experiment
 from hc_lib.graphs import as_graph as check_graph
 from hc_lib.metrics import dendrogram_purity
 from planted import BAD_INPUTS, planted_graph, recovered
@@ -90,6 +90,18 @@ def test_edge_triplets_are_anchored_on_every_edge():
     np.add.at(counts, (i, j), 1)
     assert np.all(counts[rows, cols] > 0)                      # every edge is drawn
     assert set(np.unique(k).tolist()) == set(range(48))         # the third node is any node
+
+
+@pytest.mark.parametrize("dataset, share", [("citeseer", 0.005), ("polblogs", 0.064)])
+def test_few_uniform_triplets_meet_an_edge_on_the_posters_graphs(dataset, share):
+    """The shares HypHC's docstring and the book quote: a million uniform triplets (as HypHC draws
+    them by default on these graphs) of which only a few carry weight; edge triplets all do."""
+    graph, _, _ = load_dataset(dataset)
+    n, rng = graph.n_nodes, np.random.default_rng(0)
+    count = min(n * (n - 1) // 2, 10 ** 6)
+    carrying = triplet_weights(graph, pair_triplets(n, count, rng)).sum(axis=1) > 0
+    assert carrying.mean() == pytest.approx(share, abs=0.0005)
+    assert np.all(triplet_weights(graph, edge_triplets(graph, 1000, rng)).sum(axis=1) > 0)
 
 
 def test_edge_triplets_of_an_edgeless_graph_are_refused():
