@@ -31,6 +31,7 @@ import datetime
 import json
 import multiprocessing
 import os
+import shutil
 import socket
 import sys
 import time
@@ -164,6 +165,7 @@ def _execute(task: dict, run_dir: Path) -> dict:
             os.environ[variable] = str(task["threads"])
     # The run's working directory: relative outputs of the notebook land there and outlive a
     # killed attempt (a training checkpoint can resume); only the metrics of this attempt count.
+    # Once the run has finished nothing in it is needed again, and it goes.
     work = run_dir / WORK
     work.mkdir(exist_ok=True)
     (work / METRICS).unlink(missing_ok=True)
@@ -202,10 +204,8 @@ def _execute(task: dict, run_dir: Path) -> dict:
                       "notebook_wall_time_s": time.perf_counter() - start}
     os.replace(partial, run_dir / NOTEBOOK)
     write_json(run_dir / METRICS, metrics, default=str)  # the run is finished now
-    (work / METRICS).unlink()
     (run_dir / ERROR).unlink(missing_ok=True)
-    if not any(work.iterdir()):
-        work.rmdir()
+    shutil.rmtree(work, ignore_errors=True)
     return {"run_dir": str(run_dir), "status": "done"}
 
 
