@@ -9,7 +9,8 @@ Unweighted graphs are full of ties, and which tied pair merges first changes the
 (average linkage on cora_ml: Dasgupta cost 288.1 with one tie rule, 295.6 with another).
 :func:`nn_chain_average_linkage` and ``louvain_hierarchy(..., legacy=True)`` (from
 :mod:`hc_lib.baselines.louvain`) follow the tie rules of the code that produced the published rows,
-and reproduce them (see ``results/baselines.md``).
+and reproduce them (the classic rows of ``results/eph_graphs_dasgupta.md`` and
+``results/eph_vectors.md``).
 
 Disconnected graphs (several components, isolated nodes) are accepted by every graph
 baseline: the linkages build each component's tree and join the components at the top by the
