@@ -130,8 +130,9 @@ class HypHC:
     """
 
     def __init__(self, *, rank: int = 2, n_epochs: int = 10, n_triplets: int | None = None, triplets: str = "pairs",
-                 batch_size: int = 256, lr: float = 1e-3, temperature: float = 0.1, init_size: float = 0.05, max_scale: float = 1 - 1e-3,
-                 anneal_every: int = 50, anneal_factor: float = 0.5, patience: int = 30, random_state=None):
+                 batch_size: int = 256, lr: float = 1e-3, temperature: float = 0.1, init_size: float = 0.05,
+                 max_scale: float = 1 - 1e-3, anneal_every: int = 50, anneal_factor: float = 0.5, patience: int = 30,
+                 random_state=None):
         for name, value in (("rank", rank), ("n_epochs", n_epochs), ("n_triplets", n_triplets or 1),
                             ("batch_size", batch_size), ("lr", lr), ("temperature", temperature),
                             ("init_size", init_size), ("anneal_every", anneal_every),
@@ -152,8 +153,8 @@ class HypHC:
 
     def get_params(self) -> dict:
         return {"rank": self.rank, "n_epochs": self.n_epochs, "n_triplets": self.n_triplets,
-                "triplets": self.triplets, "batch_size": self.batch_size, "lr": self.lr, "temperature": self.temperature,
-                "init_size": self.init_size, "max_scale": self.max_scale, "anneal_every": self.anneal_every,
+                "triplets": self.triplets, "batch_size": self.batch_size, "lr": self.lr,
+                "temperature": self.temperature, "init_size": self.init_size, "max_scale": self.max_scale, "anneal_every": self.anneal_every,
                 "anneal_factor": self.anneal_factor, "patience": self.patience, "random_state": self.random_state}
 
     def _radius(self, scale: torch.Tensor) -> torch.Tensor:
