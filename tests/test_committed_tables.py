@@ -4,6 +4,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from hc_lib.repro.report import write_report
@@ -47,3 +48,15 @@ def test_only_run_records_are_committed():
         pytest.skip("not a git checkout")
     others = [name for name in listed.stdout.split() if Path(name).name not in ("metrics.json", "sweep.json")]
     assert not others, f"committed files that are not run records: {others[:5]}"
+
+
+def test_the_results_page_counts_the_classic_cells_it_matches():
+    """book/eph_results.md says how many of the poster's classic cells the sweeps reproduce to its
+    printed precision (0.05, or 0.5 where it prints whole numbers): the count from the tables."""
+    tables = pd.concat([pd.read_csv(ROOT / "results" / f"{name}_summary.csv")
+                        for name in ("eph_vectors", "eph_graphs_dasgupta", "eph_graphs_tsd", "eph_dblp")])
+    classic = tables[tables["row"].isin(["AL", "Louvain", "WL", "SL", "CL"]) & tables["published"].notna()]
+    tolerance = classic["published"].map(lambda value: 0.5 if value >= 10_000 else 0.05)
+    matched = int(((classic["mean"] - classic["published"]).abs() <= tolerance).sum())
+    page = (ROOT / "book" / "eph_results.md").read_text()
+    assert f"{matched} of their {len(classic)} cells" in page
