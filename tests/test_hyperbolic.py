@@ -79,6 +79,15 @@ def test_pair_triplets_cover_every_pair_evenly():
     assert np.all(triplets[:, 0] < triplets[:, 1])
 
 
+def test_pair_triplets_on_a_large_graph_draw_distinct_pairs_without_listing_them_all():
+    # a million nodes have 5e11 pairs: listing them would take 4 TB (DBLP's 5e10 failed so)
+    n = 1_000_000
+    triplets = pair_triplets(n, 20_000, np.random.default_rng(0))
+    pairs = triplets[:, 0] * n + triplets[:, 1]
+    assert np.unique(pairs).size == 20_000
+    assert np.all(triplets[:, 0] < triplets[:, 1]) and triplets.max() < n and triplets.min() >= 0
+
+
 def test_edge_triplets_are_anchored_on_every_edge():
     adjacency, _, _ = planted_graph(seed=2)
     graph = check_graph(adjacency)

@@ -26,8 +26,9 @@ def pair_triplets(n: int, n_triplets: int, rng) -> np.ndarray:
         raise ValueError(f"triplets need at least 3 nodes, got {n}")
     n_pairs = n * (n - 1) // 2
     repeats, rest = divmod(int(n_triplets), n_pairs)
-    pair_index = np.concatenate([np.tile(np.arange(n_pairs), repeats),
-                                 np.sort(rng.choice(n_pairs, size=rest, replace=False))])
+    drawn = np.sort(rng.choice(n_pairs, size=rest, replace=False))
+    # no list of every pair unless each is used (a large graph has tens of billions of pairs)
+    pair_index = np.concatenate([np.tile(np.arange(n_pairs), repeats), drawn]) if repeats else drawn
     # pair index p -> (i, j), i < j, in row-major order of the upper triangle
     i = (n - 2 - np.floor(np.sqrt(-8.0 * pair_index + 4.0 * n * (n - 1) - 7) / 2.0 - 0.5)).astype(np.int64)
     j = pair_index + i + 1 - n * (n - 1) // 2 + (n - i) * ((n - i) - 1) // 2
