@@ -65,6 +65,19 @@ def lca_depth(x: torch.Tensor, y: torch.Tensor, radius: torch.Tensor) -> torch.T
     return 2.0 * torch.atanh(closest.clamp(max=1.0 - 1e-7))
 
 
+def _squared_norm(vectors: torch.Tensor) -> torch.Tensor:
+    """``|v|^2`` over the last axis, kept as an axis of length one.
+
+    Summed column by column: torch's reduction over a short last axis is several times slower
+    than a few elementwise additions, and for two columns (HypHC's disc) the result is the same
+    to the last bit.
+    """
+    squared = vectors[..., :1] ** 2
+    for column in range(1, vectors.shape[-1]):
+        squared = squared + vectors[..., column:column + 1] ** 2
+    return squared
+
+
 def _riemannian(point: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     """Euclidean gradient rescaled by the inverse metric, ``((1 - |x|^2) / 2)^2``."""
     return grad * ((1.0 - (point ** 2).sum(dim=-1, keepdim=True)) ** 2 / 4.0)
@@ -107,12 +120,14 @@ class BallAdam:
             return
         beta1, beta2 = self.betas
         self.steps += 1
-        grad = _riemannian(self.points, self.points.grad)
-        metric = (2.0 / (1.0 - (self.points ** 2).sum(dim=-1, keepdim=True))) ** 2
+        # the same arithmetic as _riemannian and the metric, with |x|^2 computed once: a step
+        # moves every point (the moments do), so on DBLP's 317 080 leaves its cost is the fit's
+        conformal = 1.0 - _squared_norm(self.points)
+        grad = self.points.grad.mul_(conformal ** 2 / 4.0)
+        metric = (2.0 / conformal) ** 2
         self.first.mul_(beta1).add_(grad, alpha=1 - beta1)
-        self.second.mul_(beta2).add_(metric * (grad ** 2).sum(dim=-1, keepdim=True), alpha=1 - beta2)
-        first = self.first / (1 - beta1 ** self.steps)
-        second = self.second / (1 - beta2 ** self.steps)
-        self.points -= self.lr * first / (second.sqrt() + self.eps)
+        self.second.mul_(beta2).add_(metric.mul_(_squared_norm(grad)), alpha=1 - beta2)
+        denominator = (self.second / (1 - beta2 ** self.steps)).sqrt_().add_(self.eps)
+        self.points.sub_((self.first / (1 - beta1 ** self.steps)).mul_(self.lr).div_(denominator))
         self.points.copy_(project(self.points, self.max_norm))
         self.points.grad = None
