@@ -70,8 +70,9 @@ def write_json(path, record, *, default=float) -> Path:
 
 
 def provenance(device: str = "cpu") -> dict:
-    """Commit (and whether ``hc_lib`` had uncommitted changes), machine, library versions and
-    date (UTC) of a run."""
+    """Commit (and whether ``hc_lib`` had uncommitted changes), machine, library versions, torch's
+    thread count and date (UTC) of a run. The thread count belongs here because it sets the order
+    of floating-point sums, and some fits (FPH on the TSD) follow that order to different trees."""
     def git(*args):
         try:
             return subprocess.run(["git", *args], cwd=_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
@@ -84,7 +85,7 @@ def provenance(device: str = "cpu") -> dict:
         machine = _cpu_name() + f", {os.cpu_count()} cores"
     return {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": bool(git("status", "--porcelain", "hc_lib")),
             "device": str(device), "machine": machine, "python": platform.python_version(),
-            "torch": torch.__version__, "numpy": np.__version__,
+            "torch": torch.__version__, "numpy": np.__version__, "torch_threads": torch.get_num_threads(),
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
 
 
