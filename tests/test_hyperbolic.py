@@ -125,15 +125,16 @@ def test_edge_triplets_are_anchored_on_every_edge():
     assert set(np.unique(k).tolist()) == set(range(48))         # the third node is any node
 
 
-@pytest.mark.parametrize("dataset, share", [("citeseer", 0.005), ("polblogs", 0.064)])
-def test_few_uniform_triplets_meet_an_edge_on_the_posters_graphs(dataset, share):
+@pytest.mark.parametrize("dataset, share, tolerance", [("citeseer", 0.005, 0.0005), ("polblogs", 0.064, 0.0005),
+                                                      ("dblp", 56e-6, 5e-6)])
+def test_few_uniform_triplets_meet_an_edge_on_the_posters_graphs(dataset, share, tolerance):
     """The shares HypHC's docstring and the book quote: a million uniform triplets (as HypHC draws
     them by default on these graphs) of which only a few carry weight; edge triplets all do."""
     graph, _, _ = load_dataset(dataset)
     n, rng = graph.n_nodes, np.random.default_rng(0)
     count = min(n * (n - 1) // 2, 10 ** 6)
     carrying = triplet_weights(graph, pair_triplets(n, count, rng)).sum(axis=1) > 0
-    assert carrying.mean() == pytest.approx(share, abs=0.0005)
+    assert carrying.mean() == pytest.approx(share, abs=tolerance)
     assert np.all(triplet_weights(graph, edge_triplets(graph, 1000, rng)).sum(axis=1) > 0)
 
 

@@ -26,11 +26,11 @@ on one CPU thread.
 
 ``triplets="edges"`` (not in the paper) anchors every triplet on an edge
 (:func:`~hc_lib.baselines.hyperbolic.triplets.edge_triplets`). On the sparse graphs of the EPH
-poster few uniform triplets carry any weight (0.5 % of citeseer's million, 6.4 % of polblogs'),
-and the fit learns little from them; with the same number of edge-anchored triplets and the same
-settings, citeseer's Dasgupta cost went from 935 to 327 and polblogs' from 320 to 294 (means of
-three seeds, compressed to 512 internal nodes: ``sweeps/learned_baselines_graphs.yaml`` and
-``sweeps/hyphc_edge_triplets.yaml``). On a complete similarity graph (vector data) every pair
+poster few uniform triplets carry any weight (0.5 % of citeseer's million, 6.4 % of polblogs',
+56 of DBLP's), and the fit learns little from them; with the same number of edge-anchored
+triplets and the same settings, citeseer's Dasgupta cost went from 935 to 327 and polblogs'
+from 320 to 294 (means of three seeds, compressed to 512 internal nodes:
+``sweeps/learned_baselines_graphs.yaml`` and ``sweeps/hyphc_edge_triplets.yaml``). On a complete similarity graph (vector data) every pair
 is an edge and the two samplings draw the same pairs.
 
 Memory is ``O(n rank)`` for the leaves and ``O(triplets)`` for the training data; decoding in
