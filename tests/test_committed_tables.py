@@ -19,12 +19,13 @@ def test_some_committed_sweep_has_its_table():
     assert TABLED, "no sweep under results/runs/ has its table under results/"
 
 
-def committed_runs(where: Path) -> Path:
-    """A copy of the run records git tracks under results/runs/ (not the files of runs in flight
-    on this machine, such as an error.json being retried), in ``where``."""
-    listed = subprocess.run(["git", "ls-files", "results/runs"], cwd=ROOT, capture_output=True, text=True)
+def committed_runs(where: Path, sweep: str) -> Path:
+    """A copy of the run records of one sweep that git tracks under results/runs/ (not the files
+    of runs in flight on this machine, such as an error.json being retried), in ``where``."""
+    folder = f"results/runs/{sweep}"
+    listed = subprocess.run(["git", "ls-files", folder], cwd=ROOT, capture_output=True, text=True)
     if listed.returncode != 0:                   # not a git checkout: the folder is what was shipped
-        shutil.copytree(RUNS, where / "results" / "runs")
+        shutil.copytree(ROOT / folder, where / folder)
     for name in listed.stdout.split():
         (where / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, where / name)
@@ -33,8 +34,8 @@ def committed_runs(where: Path) -> Path:
 
 @pytest.mark.parametrize("name", TABLED)
 def test_the_committed_table_is_regenerated_from_the_committed_runs(name, tmp_path, monkeypatch):
-    monkeypatch.chdir(committed_runs(tmp_path / "tree"))   # the tables name their runs folder relative to the root
-    write_report("results/runs", tmp_path)
+    monkeypatch.chdir(committed_runs(tmp_path / "tree", name))   # the tables name their runs folder relative to the root
+    write_report("results/runs", tmp_path, names=[name])
     for suffix in (".md", "_summary.csv", ".csv"):
         committed = ROOT / "results" / f"{name}{suffix}"
         assert (tmp_path / f"{name}{suffix}").read_text() == committed.read_text(), f"{committed.name} is stale"
