@@ -30,8 +30,8 @@ poster few uniform triplets carry any weight (0.5 % of citeseer's million, 6.4 %
 56 of DBLP's), and the fit learns little from them; with the same number of edge-anchored
 triplets and the same settings, citeseer's Dasgupta cost went from 935 to 327 and polblogs'
 from 320 to 294 (means of three seeds, compressed to 512 internal nodes:
-``sweeps/learned_baselines_graphs.yaml`` and ``sweeps/hyphc_edge_triplets.yaml``). On a complete similarity graph (vector data) every pair
-is an edge and the two samplings draw the same pairs.
+``sweeps/learned_baselines_graphs.yaml`` and ``sweeps/hyphc_edge_triplets.yaml``). On a complete
+similarity graph (vector data) every pair is an edge and the two samplings draw the same pairs.
 
 Memory is ``O(n rank)`` for the leaves and ``O(triplets)`` for the training data; decoding in
 two dimensions sorts angles (``O(n log n)``), in more it runs scipy's single linkage on the
