@@ -1,12 +1,17 @@
 """The CoHiClust network and estimator: shapes, pruning schedule, exact resume, bad settings."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from hc_lib.cohiclust.checkpoint import CHECKPOINT_NAME
 from hc_lib.cohiclust.model import CoHiClustNet, make_backbone
 from hc_lib.cohiclust.training import DATA_KEYS, PROFILES, CoHiClust, profile_settings
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TINY = {"depth": 2, "n_clusters": 3, "backbone": "small-cnn", "pretrain_epochs": 1, "epochs": 3,
         "batch_size": 16, "prune_start": 1, "crop_scale": (0.5, 1.0), "eval_size": 24, "progress": False}
@@ -114,15 +119,25 @@ def test_bad_input_and_unfitted_use_raise(tiny_data):
 
 
 def test_profiles():
-    assert set(PROFILES) == {"quick", "long", "hour", "full"}
+    assert set(PROFILES) == {"quick", "long", "hour", "hour-all", "full"}
     assert profile_settings("full")["backbone"] == "resnet18"
     assert profile_settings("full", "cifar10")["backbone"] == "resnet50"
     # long: the quick profile (its data too), trained 10 + 50 epochs
     assert profile_settings("long") == {**profile_settings("quick"), "pretrain_epochs": 10, "epochs": 50}
     assert profile_settings("hour") == {**profile_settings("long"), "epochs": 40, "train_limit": 40_000}
-    for profile, dataset in [("quick", "fashion-mnist"), ("long", "fashion-mnist"), ("full", "fashion-mnist"),
-                             ("full", "stl10")]:
+    for profile, dataset in [("quick", "fashion-mnist"), ("long", "fashion-mnist"), ("hour-all", "fashion-mnist"),
+                             ("full", "fashion-mnist"), ("full", "stl10")]:
         settings = {k: v for k, v in profile_settings(profile, dataset).items() if k not in DATA_KEYS}
         CoHiClust(**settings)._check()          # a consistent pruning schedule
     with pytest.raises(ValueError, match="unknown profile"):
         profile_settings("huge")
+
+
+def test_the_hour_all_profile_is_what_its_sweep_ran():
+    """The committed runs of sweeps/cohiclust_hour_all.yaml set the hour profile's settings one by
+    one in notebook 08 ("all" as train_limit: no limit); the profile must be the same settings."""
+    sweep = yaml.safe_load((ROOT / "sweeps" / "cohiclust_hour_all.yaml").read_text())["parameters"]
+    ran = profile_settings(sweep["profile"])
+    ran.update({key: value for key, value in sweep.items() if key in ran})
+    ran["train_limit"] = None if ran["train_limit"] == "all" else ran["train_limit"]
+    assert ran == profile_settings("hour-all")
