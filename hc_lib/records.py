@@ -23,14 +23,20 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None
 
 import numpy as np
 import torch
 
-__all__ = ["atomic_write", "write_json", "write_text", "provenance", "save_checkpoint", "load_checkpoint",
-           "compare_settings"]
+__all__ = ["atomic_write", "write_json", "write_text", "provenance", "peak_memory_mib", "save_checkpoint",
+           "load_checkpoint", "compare_settings"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,22 +77,42 @@ def write_json(path, record, *, default=float) -> Path:
 
 def provenance(device: str = "cpu") -> dict:
     """Commit (and whether ``hc_lib`` had uncommitted changes), machine, library versions, torch's
-    thread count and date (UTC) of a run. The thread count belongs here because it sets the order
-    of floating-point sums, and some fits (FPH on the TSD) follow that order to different trees."""
+    thread count, peak memory and date (UTC) of a run. The thread count belongs here because it
+    sets the order of floating-point sums, and some fits (FPH on the TSD) follow that order to
+    different trees.
+
+    ``peak_memory_mib`` is the most resident memory this process has held since it started (a
+    notebook's kernel: everything the notebook did so far), from :func:`resource.getrusage`; on a
+    CUDA device ``peak_cuda_memory_mib`` adds the most memory torch allocated there.
+
+    >>> record = provenance()
+    >>> record["peak_memory_mib"] > 10 and record["torch_threads"] >= 1
+    True
+    """
     def git(*args):
         try:
             return subprocess.run(["git", *args], cwd=_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
 
-    if str(device).startswith("cuda") and torch.cuda.is_available():
-        machine = torch.cuda.get_device_name(0)
-    else:
-        machine = _cpu_name() + f", {os.cpu_count()} cores"
-    return {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": bool(git("status", "--porcelain", "hc_lib")),
-            "device": str(device), "machine": machine, "python": platform.python_version(),
-            "torch": torch.__version__, "numpy": np.__version__, "torch_threads": torch.get_num_threads(),
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    on_cuda = str(device).startswith("cuda") and torch.cuda.is_available()
+    machine = torch.cuda.get_device_name(0) if on_cuda else _cpu_name() + f", {os.cpu_count()} cores"
+    record = {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": bool(git("status", "--porcelain", "hc_lib")),
+              "device": str(device), "machine": machine, "python": platform.python_version(),
+              "torch": torch.__version__, "numpy": np.__version__, "torch_threads": torch.get_num_threads(),
+              "peak_memory_mib": round(peak_memory_mib(), 1),
+              "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    if on_cuda:
+        record["peak_cuda_memory_mib"] = round(torch.cuda.max_memory_allocated() / 2 ** 20, 1)
+    return record
+
+
+def peak_memory_mib() -> float:
+    """The peak resident memory of this process so far, in MiB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    if resource is None:  # Windows has no getrusage
+        return float("nan")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2 ** 20 if sys.platform == "darwin" else peak / 2 ** 10
 
 
 def _cpu_name() -> str:
