@@ -119,13 +119,14 @@ def test_bad_input_and_unfitted_use_raise(tiny_data):
 
 
 def test_profiles():
-    assert set(PROFILES) == {"quick", "long", "hour", "hour-all", "full"}
+    assert set(PROFILES) == {"quick", "long", "hour", "hour-all", "hour-train", "full"}
     assert profile_settings("full")["backbone"] == "resnet18"
     assert profile_settings("full", "cifar10")["backbone"] == "resnet50"
     # long: the quick profile (its data too), trained 10 + 50 epochs
     assert profile_settings("long") == {**profile_settings("quick"), "pretrain_epochs": 10, "epochs": 50}
     assert profile_settings("hour") == {**profile_settings("long"), "epochs": 40, "train_limit": 40_000}
     for profile, dataset in [("quick", "fashion-mnist"), ("long", "fashion-mnist"), ("hour-all", "fashion-mnist"),
+                             ("hour-train", "fashion-mnist"),
                              ("full", "fashion-mnist"), ("full", "stl10")]:
         settings = {k: v for k, v in profile_settings(profile, dataset).items() if k not in DATA_KEYS}
         CoHiClust(**settings)._check()          # a consistent pruning schedule
@@ -133,11 +134,22 @@ def test_profiles():
         profile_settings("huge")
 
 
-def test_the_hour_all_profile_is_what_its_sweep_ran():
-    """The committed runs of sweeps/cohiclust_hour_all.yaml set the hour profile's settings one by
-    one in notebook 08 ("all" as train_limit: no limit); the profile must be the same settings."""
-    sweep = yaml.safe_load((ROOT / "sweeps" / "cohiclust_hour_all.yaml").read_text())["parameters"]
-    ran = profile_settings(sweep["profile"])
-    ran.update({key: value for key, value in sweep.items() if key in ran})
-    ran["train_limit"] = None if ran["train_limit"] == "all" else ran["train_limit"]
-    assert ran == profile_settings("hour-all")
+@pytest.mark.parametrize("profile", ["hour-all", "hour-train"])
+def test_a_profile_is_what_its_sweep_ran(profile):
+    """The committed runs of sweeps/cohiclust_hour_all.yaml and _hour_train.yaml set the hour
+    profile's settings one by one in notebook 08; the profile must be the same settings."""
+    sweep = yaml.safe_load((ROOT / "sweeps" / f"cohiclust_{profile.replace('-', '_')}.yaml").read_text())
+    ran = sweep["parameters"]
+    overrides = {key: value for key, value in ran.items() if key in PROFILES[ran["profile"]]}
+    assert profile_settings(ran["profile"], **overrides) == profile_settings(profile)
+
+
+def test_profile_overrides():
+    assert profile_settings("hour", train_limit="all", epochs=None) == {**PROFILES["hour"], "train_limit": None}
+    assert profile_settings("quick", train_limit=500)["train_limit"] == 500
+    for limit in ("some", 0, 2.5, True):
+        with pytest.raises(ValueError, match=f'train_limit must be a positive number of images or "all", '
+                                             f'got {limit!r}'):
+            profile_settings("quick", train_limit=limit)
+    with pytest.raises(ValueError, match="a profile has no setting 'learning_rate'"):
+        profile_settings("quick", learning_rate=0.1)
