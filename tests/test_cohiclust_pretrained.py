@@ -126,13 +126,30 @@ def test_registry_matches_the_shipped_files():
         assert record["fit_seconds"] == entry.fit_seconds
 
 
+def test_the_shipped_model_is_its_sweeps_seed_0():
+    """The shipped model's run and seed 0 of sweeps/cohiclust_hour_train.yaml are one computation
+    (same settings, seed, CPU kind and thread count): equal histories and scores, not just close."""
+    entry = MODELS["fashion-mnist"]
+    shipped = json.loads((ROOT / entry.record).read_text())
+    sweep = ROOT / "results" / "runs" / "cohiclust_hour_train"
+    swept = next(run for run in map(json.loads, (path.read_text() for path in sweep.glob("*/metrics.json")))
+                 if run["seed"] == entry.seed)
+    assert swept["settings"] == shipped["settings"]
+    for key in ("machine", "torch_threads", "torch"):
+        assert swept["provenance"][key] == shipped["provenance"][key], key
+    without_time = [[{key: value for key, value in epoch.items() if key != "seconds"} for epoch in record["history"]]
+                    for record in (shipped, swept)]
+    assert without_time[0] == without_time[1]
+    assert (shipped["scores"], shipped["scores_all"]) == (swept["scores"], swept["scores_all"])
+
+
 def test_unknown_name_and_wrong_checksum(monkeypatch):
     with pytest.raises(ValueError, match="no shipped model 'cifar10'; shipped: fashion-mnist"):
         pretrained_model("cifar10")
     wrong = dataclasses.replace(MODELS["fashion-mnist"], sha256="0" * 64)
     monkeypatch.setitem(pretrained.MODELS, "fashion-mnist", wrong)
-    with pytest.raises(OSError, match="checksum mismatch for .*cohiclust_fashion-mnist_long.pt: sha256 [0-9a-f]{64}, "
-                                      "expected 0{64}"):
+    with pytest.raises(OSError, match="checksum mismatch for .*cohiclust_fashion-mnist_hour-train.pt: "
+                                      "sha256 [0-9a-f]{64}, expected 0{64}"):
         pretrained_model()
 
 
