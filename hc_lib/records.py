@@ -82,8 +82,8 @@ def provenance(device: str = "cpu") -> dict:
     different trees.
 
     ``peak_memory_mib`` is the most resident memory this process has held since it started (a
-    notebook's kernel: everything the notebook did so far), from :func:`resource.getrusage`; on a
-    CUDA device ``peak_cuda_memory_mib`` adds the most memory torch allocated there.
+    notebook's kernel: everything the notebook did so far; :func:`peak_memory_mib`); on a CUDA
+    device ``peak_cuda_memory_mib`` adds the most memory torch allocated there.
 
     >>> record = provenance()
     >>> record["peak_memory_mib"] > 10 and record["torch_threads"] >= 1
@@ -108,7 +108,19 @@ def provenance(device: str = "cpu") -> dict:
 
 
 def peak_memory_mib() -> float:
-    """The peak resident memory of this process so far, in MiB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    """The peak resident memory of this process so far, in MiB.
+
+    On Linux, ``VmHWM`` of ``/proc/self/status``: the high-water mark of this program's own
+    memory. ``ru_maxrss`` is not used there because it carries over through ``exec`` the memory
+    of the process that started this one (a notebook kernel would report its launcher's size).
+    Elsewhere, ``ru_maxrss`` (bytes on macOS); NaN where neither exists.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2 ** 10          # kB
+    except OSError:
+        pass
     if resource is None:  # Windows has no getrusage
         return float("nan")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
